@@ -1,0 +1,44 @@
+# One command each: `make run` (everything on a bare laptop) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+PORT ?= 8000
+
+.PHONY: run test venv migrate demo lint screenshots bench clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+migrate: venv
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
+
+run: demo
+	@DEBUG=$${DEBUG:-true} $(BIN)/python manage.py portal_info --url http://127.0.0.1:$(PORT)/
+	DEBUG=$${DEBUG:-true} PORTAL_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+screenshots: venv
+	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py -p no:randomly
+
+bench: venv
+	$(BIN)/python bench/queue.py
+
+clean:
+	rm -rf var staticfiles .pytest_cache

@@ -1,0 +1,11 @@
+"""The Celery app. Tasks live in ``<app>/tasks.py``; the schedule is in settings."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exceptions_portal.settings")
+
+app = Celery("exceptions_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

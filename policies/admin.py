@@ -1,0 +1,180 @@
+"""Django admin for policy admins: a policy with its tiers, controls, rights and approvers on one page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from simple_history.admin import SimpleHistoryAdmin
+
+from policies.models import (
+    ApproverLevel,
+    BusinessCalendar,
+    Control,
+    ExceptionTier,
+    Holiday,
+    Policy,
+    ProblemType,
+    RepRight,
+    Sentiment,
+    tier_limit_errors,
+)
+
+admin.site.site_header = "Policy-exceptions portal: administration"
+admin.site.site_title = "Exceptions portal admin"
+admin.site.index_title = "Policies, tiers, limits and rights"
+
+WEEKDAYS = [(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"), (7, "Sunday")]
+
+
+class ExceptionTierForm(forms.ModelForm):
+    sentiments = forms.MultipleChoiceField(
+        choices=Sentiment.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Customer sentiments this tier is meant for.",
+    )
+
+    class Meta:
+        model = ExceptionTier
+        fields = ["level", "kind", "description", "sentiments", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
+
+
+class ExceptionTierFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return  # each form shows its own errors first
+        tiers = [form.instance for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        errors = tier_limit_errors(tiers)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ExceptionTierInline(admin.TabularInline):
+    model = ExceptionTier
+    form = ExceptionTierForm
+    formset = ExceptionTierFormSet
+    extra = 0
+    min_num = 1
+
+
+class ControlInline(admin.TabularInline):
+    model = Control
+    extra = 0
+
+
+class RepRightInline(admin.TabularInline):
+    model = RepRight
+    extra = 0
+    verbose_name = "rep right: may grant tier 2 without approval"
+    verbose_name_plural = "rep rights: may grant tier 2 without approval"
+
+
+class ApproverLevelInline(admin.TabularInline):
+    model = ApproverLevel
+    extra = 0
+    verbose_name = "approver"
+    verbose_name_plural = "approvers (level 1 decides first; higher levels receive escalations)"
+
+
+@admin.register(Policy)
+class PolicyAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "problem_type", "owner", "active", "sla_minutes", "needs_review"]
+    list_filter = ["problem_type", "active", "needs_review"]
+    list_select_related = ["problem_type", "owner"]
+    search_fields = ["name", "statement", "rationale"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ExceptionTierInline, ControlInline, RepRightInline, ApproverLevelInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "problem_type", "owner", "active"]}),
+        ("What the customer hears", {"fields": ["statement", "rationale"]}),
+        ("Approval clock", {"fields": ["sla_minutes", "calendar"]}),
+        ("Review", {"fields": ["review_threshold", "review_window_days", "needs_review", "review_reason"]}),
+    ]
+    history_list_display = ["active", "sla_minutes", "needs_review"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A policy with requests is protected by the database anyway; deactivate instead.
+        return False
+
+
+@admin.register(ProblemType)
+class ProblemTypeAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(ExceptionTier)
+class ExceptionTierAdmin(SimpleHistoryAdmin):
+    form = ExceptionTierForm
+    list_display = ["policy", "level", "kind", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
+    list_filter = ["level", "kind", "policy__problem_type"]
+    list_select_related = ["policy"]
+    search_fields = ["policy__name", "description"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+
+        class TierFormWithSiblings(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                policy = cleaned.get("policy")
+                if policy is not None and not self.errors:
+                    siblings = list(policy.tiers.exclude(pk=self.instance.pk))
+                    errors = tier_limit_errors([*siblings, self.instance])
+                    if errors:
+                        raise ValidationError(errors)
+                return cleaned
+
+        return TierFormWithSiblings
+
+
+@admin.register(Control)
+class ControlAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "policy"]
+    list_select_related = ["policy"]
+    search_fields = ["name", "policy__name"]
+
+
+@admin.register(RepRight)
+class RepRightAdmin(SimpleHistoryAdmin):
+    list_display = ["policy", "user", "group"]
+    list_select_related = ["policy", "user", "group"]
+    list_filter = ["policy"]
+
+
+@admin.register(ApproverLevel)
+class ApproverLevelAdmin(SimpleHistoryAdmin):
+    list_display = ["policy", "level", "user", "group", "money_authority"]
+    list_select_related = ["policy", "user", "group"]
+    list_filter = ["level", "policy"]
+
+
+class BusinessCalendarForm(forms.ModelForm):
+    working_days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = BusinessCalendar
+        fields = ["name", "time_zone", "working_days", "opens_at", "closes_at"]
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(SimpleHistoryAdmin):
+    form = BusinessCalendarForm
+    list_display = ["name", "time_zone", "opens_at", "closes_at"]
+    inlines = [HolidayInline]
+
+
+@admin.register(Holiday)
+class HolidayAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "date", "calendar"]
+    list_select_related = ["calendar"]
+    list_filter = ["calendar"]

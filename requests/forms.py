@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.core.validators import RegexValidator
+
+from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
+from requests.models import Cause
+from requests.services import FilingFacts
+
+
+class ControlCheckboxes(forms.CheckboxSelectMultiple):
+    """Each control carries its policy, so that a small script shows only the chosen policy's controls."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-policy"] = str(instance.policy_id)
+        return option
+
+
+class PolicyChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Policy) -> str:
+        return f"{obj.name} ({obj.problem_type.name})"
+
+
+class ExceptionRequestForm(forms.Form):
+    customer_ref = forms.CharField(
+        label="Customer reference",
+        max_length=64,
+        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", "Use letters, digits, dots, dashes or slashes.")],
+        help_text="Their account or order reference. A new reference creates the customer.",
+    )
+    customer_name = forms.CharField(
+        label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."
+    )
+    policy = PolicyChoiceField(queryset=Policy.objects.none(), empty_label="Choose the policy…")
+    sentiment = forms.ChoiceField(label="Customer sentiment", choices=Sentiment.choices, widget=forms.RadioSelect)
+    cause = forms.ChoiceField(choices=Cause.choices, widget=forms.RadioSelect)
+    situation = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+    resolution_requested = forms.CharField(
+        label="Resolution asked for", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    amount = forms.DecimalField(
+        label="Money amount",
+        min_value=Decimal("0"),
+        max_value=MAX_MONEY,
+        max_digits=12,
+        decimal_places=2,
+        initial=Decimal("0.00"),
+    )
+    business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, initial=0)
+    supplier_exception = forms.BooleanField(label="A supplier exception is needed", required=False)
+    waived_controls = forms.ModelMultipleChoiceField(
+        label="Controls this request would waive",
+        queryset=Control.objects.none(),
+        widget=ControlCheckboxes,
+        required=False,
+        help_text="Controls never bend. If the request needs one waived, it cannot be granted: offer a process alternative.",
+    )
+    alternative_offered = forms.CharField(
+        label="Firm alternative offered", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    corrective_action = forms.CharField(
+        label="Corrective action", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
+        help_text="What would prevent this from happening again.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Validation accepts any policy, so that a form left open while a policy was
+        # deactivated gets routing's clear "no longer active" instead of "invalid choice".
+        policies = Policy.objects.select_related("problem_type").order_by("name")
+        self.fields["policy"].queryset = policies
+        self.fields["policy"].widget.choices = [("", "Choose the policy…")] + [
+            (p.pk, f"{p.name} ({p.problem_type.name})") for p in policies if p.active
+        ]
+        self.fields["waived_controls"].queryset = Control.objects.select_related("policy").order_by("policy__name", "name")
+        self.fields["waived_controls"].label_from_instance = lambda c: f"{c.name}: {c.why}"
+
+        self.helper = FormHelper()
+        self.helper.form_tag = False  # the template's <form> carries the htmx preview attributes
+        self.helper.layout = Layout(
+            Fieldset(
+                "Customer",
+                Row(Column("customer_ref", css_class="col-md-5"), Column("customer_name", css_class="col-md-7")),
+            ),
+            Fieldset(
+                "Policy and customer",
+                "policy",
+                HTML('<div id="policy-help" class="mb-3"></div>'),
+                Row(Column(Field("sentiment"), css_class="col-md-6"), Column(Field("cause"), css_class="col-md-6")),
+            ),
+            Fieldset("What happened", "situation", "resolution_requested"),
+            Fieldset(
+                "What it takes",
+                Row(
+                    Column(Field("amount", step="0.01", inputmode="decimal"), css_class="col-md-4"),
+                    Column("business_days", css_class="col-md-4"),
+                    Column(Div("supplier_exception", css_class="pt-md-4"), css_class="col-md-4"),
+                ),
+                Div("waived_controls", css_id="controls-field"),
+            ),
+            Fieldset("What you offer", "alternative_offered", "corrective_action"),
+            Submit("file", "File request", css_class="btn-primary"),
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        policy = cleaned.get("policy")
+        controls = cleaned.get("waived_controls") or []
+        foreign = [c for c in controls if policy is not None and c.policy_id != policy.pk]
+        if foreign:
+            self.add_error(
+                "waived_controls",
+                f"{', '.join(c.name for c in foreign)} belongs to another policy, not to {policy.name}.",
+            )
+        return cleaned
+
+    def filing_facts(self) -> FilingFacts:
+        data = self.cleaned_data
+        return FilingFacts(
+            customer_ref=data.get("customer_ref") or "",
+            customer_name=data.get("customer_name") or "",
+            policy_id=data["policy"].pk,
+            sentiment=data["sentiment"],
+            cause=data.get("cause") or "",
+            situation=data.get("situation") or "",
+            resolution_requested=data.get("resolution_requested") or "",
+            amount=data["amount"],
+            business_days=data["business_days"],
+            supplier_exception=data["supplier_exception"],
+            alternative_offered=data.get("alternative_offered") or "",
+            corrective_action=data.get("corrective_action") or "",
+            waived_controls=tuple(c.name for c in data.get("waived_controls") or ()),
+        )
+
+
+class PreviewForm(ExceptionRequestForm):
+    """The routing preview works on a half-filled form: only what routing needs is required."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("customer_ref", "customer_name", "cause", "situation", "resolution_requested", "alternative_offered", "corrective_action"):
+            self.fields[name].required = False
+
+
+class CustomerMessageForm(forms.Form):
+    text = forms.CharField(label="Message to the customer", widget=forms.Textarea(attrs={"rows": 14}), max_length=8000)
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
+    note = forms.CharField(
+        label="Justification", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+        help_text="Why you decide this way. The rep sees it; a denial's reason reaches the customer.",
+    )
+    alternative = forms.CharField(
+        label="Alternative offered to the customer", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
+        required=False, help_text="Required for a denial.",
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
+            self.add_error("alternative", "A denial needs the alternative offered to the customer.")
+        return cleaned
+
+
+class AskForm(forms.Form):
+    question = forms.CharField(label="Question for the rep", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class QueueFilterForm(forms.Form):
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
+    tier = forms.TypedChoiceField(
+        choices=[("", "All tiers"), (1, "Tier 1"), (2, "Tier 2"), (3, "Tier 3"), (0, "Beyond all tiers")],
+        coerce=int, required=False, empty_value=None,
+    )
+    level = forms.TypedChoiceField(
+        choices=[("", "All levels")] + [(n, f"Level {n}") for n in range(1, 6)], coerce=int, required=False, empty_value=None
+    )
+    overdue = forms.BooleanField(label="Overdue only", required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = Policy.objects.order_by("name")
+        self.fields["problem_type"].queryset = ProblemType.objects.order_by("name")
+
+
+class DelegationForm(forms.Form):
+    delegate = forms.ModelChoiceField(queryset=None, label="Who stands in for you")
+    starts_on = forms.DateField(label="First day", widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(label="Last day", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        approvers = (
+            get_user_model()
+            .objects.filter(is_active=True)
+            .filter(Q(groups__permissions__codename="decide_exceptionrequest") | Q(is_superuser=True))
+            .exclude(pk=user.pk)
+            .distinct()
+            .order_by("first_name", "username")
+        )
+        self.fields["delegate"].queryset = approvers
+        self.fields["delegate"].label_from_instance = lambda u: u.get_full_name() or u.get_username()

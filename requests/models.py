@@ -1,0 +1,239 @@
+"""Exception requests, the customers they are for, and what happens to them.
+
+This app is named ``requests`` as the product owner asked: inside the Django
+process it shadows the PyPI ``requests`` package, which must never be imported
+here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from policies.models import MAX_MONEY, Sentiment, TierKind
+
+
+class Cause(models.TextChoices):
+    OUR_MISTAKE = "our_mistake", "Our mistake"
+    BEYOND_CONTROL = "beyond_control", "Beyond the customer's control"
+    LOYALTY = "loyalty", "Loyalty"
+    EXTRA_VALUE = "extra_value", "Customer wants extra value"
+
+
+class Status(models.TextChoices):
+    GRANTED = "granted", "Granted by rep"
+    PENDING = "pending", "Pending approval"
+    ESCALATED = "escalated", "Escalated"
+    WAITING_FOR_REP = "waiting_for_rep", "Waiting for rep"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+
+
+# A request in one of these is in an approver's queue and under the SLA clock.
+OPEN_STATUSES = (Status.PENDING, Status.ESCALATED)
+# Granted exceptions: the rep's own grant or an approver's approval.
+GRANTED_STATUSES = (Status.GRANTED, Status.APPROVED)
+DECIDED_STATUSES = (Status.GRANTED, Status.APPROVED, Status.DENIED)
+
+
+class Customer(models.Model):
+    external_ref = models.CharField("customer reference", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_ref})"
+
+
+class ExceptionRequest(models.Model):
+    reference = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="exception_requests")
+    policy = models.ForeignKey("policies.Policy", on_delete=models.PROTECT, related_name="exception_requests")
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="filed_requests", verbose_name="filed by"
+    )
+
+    # What the rep filed.
+    sentiment = models.CharField(max_length=20, choices=Sentiment.choices)
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    situation = models.TextField(max_length=4000)
+    resolution_requested = models.TextField("resolution asked for", max_length=2000)
+    amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(MAX_MONEY)],
+    )
+    business_days = models.PositiveSmallIntegerField(
+        "business days affected", default=0, validators=[MaxValueValidator(365)]
+    )
+    supplier_exception = models.BooleanField("supplier exception needed", default=False)
+    alternative_offered = models.TextField("firm alternative offered", max_length=2000)
+    corrective_action = models.TextField(max_length=2000)
+
+    # What routing decided (routing.py), kept as filed.
+    tier_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    tier_kind = models.CharField(max_length=10, choices=TierKind.choices, blank=True, default="")
+    beyond_all_tiers = models.BooleanField(default=False)
+    is_repeat = models.BooleanField("repeat customer under this policy", default=False)
+    routing_reasons = models.JSONField(default=list)
+
+    status = models.CharField(max_length=20, choices=Status.choices)
+    filed_at = models.DateTimeField()
+
+    # The SLA (sla.py). approval_level is the level whose approvers see it.
+    approval_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    level_started_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    breached_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="claimed_requests"
+    )
+    info_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    info_question = models.TextField(blank=True, max_length=2000)
+    info_answer = models.TextField(blank=True, max_length=2000)
+
+    # The decision, and what was in force when it was made.
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="decided_requests"
+    )
+    decided_on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision_note = models.TextField("justification", blank=True, max_length=2000)
+    decision_alternative = models.TextField(blank=True, max_length=2000)
+    policy_version = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The policy's history row in force at the decision."
+    )
+    approver_authority = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    # Telling the customer (messages.py).
+    customer_message = models.TextField(blank=True, max_length=8000)
+    message_sent_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-filed_at"]
+        permissions = [("decide_exceptionrequest", "Can decide exception requests")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="request_status_due"),
+            models.Index(fields=["status", "remind_at"], name="request_status_remind"),
+            models.Index(fields=["policy", "approval_level", "status"], name="request_policy_level_status"),
+            models.Index(fields=["rep", "filed_at"], name="request_rep_filed"),
+            models.Index(fields=["customer", "policy", "status"], name="request_customer_policy"),
+            models.Index(fields=["filed_at"], name="request_filed_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="request_amount_non_negative"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["pending", "escalated"]) | Q(due_at__isnull=False, approval_level__isnull=False),
+                name="request_open_has_deadline",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference or f"request #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status in DECIDED_STATUSES
+
+    @property
+    def tier_label(self) -> str:
+        if self.beyond_all_tiers:
+            return "Beyond all tiers"
+        if not self.tier_level:
+            return "—"
+        if self.tier_kind:
+            return f"Tier {self.tier_level} ({TierKind(self.tier_kind).label.split(' ')[0].lower()})"
+        return f"Tier {self.tier_level}"
+
+
+class Escalation(models.Model):
+    """One step of a request's escalation trail: a breach at a level, and where it went."""
+
+    request = models.ForeignKey(ExceptionRequest, on_delete=models.CASCADE, related_name="escalations")
+    from_level = models.PositiveSmallIntegerField()
+    to_level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: top level, admins alerted.")
+    breached_at = models.DateTimeField()
+    new_due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "from_level"]
+        constraints = [
+            # One breach per level per request: the database refuses a double escalation.
+            models.UniqueConstraint(fields=["request", "from_level"], name="escalation_once_per_level"),
+        ]
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        DECIDED = "decided", "Decision"
+        INFO_REQUESTED = "info_requested", "Information requested"
+        INFO_ANSWERED = "info_answered", "Information given"
+        REMINDER = "reminder", "SLA reminder"
+        ESCALATED = "escalated", "Escalated"
+        ALERT = "alert", "SLA breached at top level"
+        REVIEW_FLAG = "review_flag", "Policy flagged for review"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    request = models.ForeignKey(
+        ExceptionRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Delegation(models.Model):
+    """An approver's out-of-office: while it runs, their queue shows to the delegate."""
+
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_out")
+    delegate = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_in")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_dates_ordered"),
+            models.CheckConstraint(condition=~Q(approver=models.F("delegate")), name="delegation_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegate} stands in for {self.approver} {self.starts_on:%d %b}–{self.ends_on:%d %b %Y}"

@@ -1,0 +1,59 @@
+"""Template helpers that present the SLA clock and money to people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django import template
+from django.utils import timezone
+
+from policies.routing import money as format_money
+from requests import sla
+from requests.models import ExceptionRequest
+
+register = template.Library()
+
+STATE_LABELS = {
+    sla.SlaState.ON_TIME: ("On time", "text-bg-success"),
+    sla.SlaState.DUE_SOON: ("Due soon", "text-bg-warning"),
+    sla.SlaState.BREACHED: ("Overdue", "text-bg-danger"),
+}
+
+STATUS_BADGES = {
+    "granted": "text-bg-success",
+    "approved": "text-bg-success",
+    "pending": "text-bg-primary",
+    "escalated": "text-bg-danger",
+    "waiting_for_rep": "text-bg-secondary",
+    "denied": "text-bg-dark",
+}
+
+
+@register.filter
+def money(value: Decimal | None) -> str:
+    return "—" if value is None else format_money(value)
+
+
+@register.simple_tag
+def time_left(due_at: datetime | None, now: datetime | None = None) -> str:
+    if due_at is None:
+        return "—"
+    return sla.format_time_left(sla.time_left(now=now or timezone.now(), due_at=due_at))
+
+
+@register.simple_tag
+def sla_badge(req: ExceptionRequest, now: datetime | None = None) -> dict:
+    """The SLA state of an open request: on time, due soon, or breached (at which level)."""
+    if not req.is_open or req.due_at is None:
+        return {}
+    state = sla.sla_state(now=now or timezone.now(), due_at=req.due_at, remind_at=req.remind_at)
+    label, css = STATE_LABELS[state]
+    if req.breached_level and state is not sla.SlaState.BREACHED:
+        label = f"{label} · breached at level {req.breached_level}"
+    return {"label": label, "css": css, "state": str(state)}
+
+
+@register.filter
+def status_badge(status: str) -> str:
+    return STATUS_BADGES.get(status, "text-bg-secondary")

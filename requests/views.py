@@ -1,0 +1,276 @@
+"""Views: form → service → redirect. Domain errors become form errors or messages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from policies import roles
+from policies.selectors import policies_with_rules
+from requests import selectors, services, sla
+from requests.forms import (
+    AnswerForm,
+    AskForm,
+    CustomerMessageForm,
+    DecisionForm,
+    DelegationForm,
+    ExceptionRequestForm,
+    PreviewForm,
+    QueueFilterForm,
+)
+from requests.models import Delegation, Notification
+
+PAGE_SIZE = 25
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to where it works."""
+    user = request.user
+    if roles.can_decide(user):
+        return redirect("requests:queue")
+    if roles.can_file(user):
+        return redirect("requests:mine")
+    if roles.can_use_admin(user):
+        return redirect("admin:index")
+    return render(request, "portal/no_role.html", status=403)
+
+
+@permission_required(roles.FILE_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    form = ExceptionRequestForm(request.POST or None, initial=_initial_from_query(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            filed = services.exception_request_file(rep=request.user, facts=form.filing_facts())
+        except services.FilingRefused as refused:
+            for reason in refused.reasons:
+                form.add_error(None, reason)
+            form.add_error(None, "Nothing was saved.")
+        except services.ExceptionRequestError as error:
+            form.add_error(None, str(error))
+        else:
+            if filed.status == "granted":
+                messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
+            else:
+                messages.info(request, f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.")
+            return redirect("requests:detail", pk=filed.pk)
+    return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+
+
+def _initial_from_query(request: HttpRequest) -> dict:
+    policy = request.GET.get("policy", "")
+    return {"policy": policy} if policy.isdigit() else {}
+
+
+def _policy_help() -> list:
+    return list(policies_with_rules().filter(active=True).order_by("name"))
+
+
+@permission_required(roles.FILE_PERMISSION, raise_exception=True)
+@require_GET
+def request_preview(request: HttpRequest) -> HttpResponse:
+    """The routing preview (htmx): what filing would decide with the form as it stands."""
+    form = PreviewForm(request.GET)
+    context: dict = {"ready": False}
+    if form.is_valid():
+        try:
+            decision, due = services.exception_request_preview(rep=request.user, facts=form.filing_facts())
+        except services.ExceptionRequestError as error:
+            context["problem"] = str(error)
+        else:
+            context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
+    else:
+        needed = [form.fields[name].label or name for name in ("policy", "sentiment", "amount", "business_days") if name in form.errors]
+        context["missing"] = needed
+    return render(request, "requests/_preview.html", context)
+
+
+@permission_required(roles.FILE_PERMISSION, raise_exception=True)
+@require_GET
+def my_requests(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.my_requests(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "requests/mine.html", {"page": page, "active_nav": "mine", "now": timezone.now()})
+
+
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    context = {
+        "req": exception_request,
+        "earlier": selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)[:50],
+        "history": selectors.history_entries(obj=exception_request),
+        "now": timezone.now(),
+        "is_filing_rep": exception_request.rep_id == request.user.pk,
+    }
+    if exception_request.due_at:
+        context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
+    if context["is_filing_rep"] and exception_request.is_decided and not exception_request.message_sent_at:
+        context["message_form"] = CustomerMessageForm(initial={"text": exception_request.customer_message})
+    context.update(selectors.decision_context(user=request.user, exception_request=exception_request))
+    return render(request, "requests/detail.html", context)
+
+
+@require_POST
+def request_message(request: HttpRequest, pk: int) -> HttpResponse:
+    exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    form = CustomerMessageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("requests:detail", pk=pk)
+    try:
+        services.customer_message_save(
+            request_id=exception_request.pk, rep=request.user, text=form.cleaned_data["text"], send="send" in request.POST
+        )
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Message marked as sent." if "send" in request.POST else "Draft saved.")
+    return redirect("requests:detail", pk=pk)
+
+
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    rows = Notification.objects.filter(user=request.user).select_related("request").order_by("-created_at")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "requests/notifications.html", {"page": page, "active_nav": "notifications"})
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    services.notifications_mark_read(user=request.user)
+    messages.success(request, "All notifications marked as read.")
+    return redirect("requests:notifications")
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
+    filters = QueueFilterForm(request.GET or None)
+    rows = selectors.queue_for(user=request.user)
+    if filters.is_valid():
+        rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "requests/queue.html",
+        {"page": page, "filters": filters, "active_nav": "queue", "now": timezone.now(), "query": query.urlencode()},
+    )
+
+
+def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
+    """404 for what the user may not see, before any form is read."""
+    selectors.get_request_for_user(user=request.user, pk=pk)
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_POST
+def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return redirect("requests:detail", pk=pk)
+    try:
+        decided = services.exception_request_decide(
+            request_id=pk,
+            approver=request.user,
+            approve=form.cleaned_data["decision"] == "approve",
+            note=form.cleaned_data["note"],
+            alternative=form.cleaned_data["alternative"],
+        )
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+        return redirect("requests:detail", pk=pk)
+    messages.success(request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.")
+    return redirect("requests:queue")
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_POST
+def request_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    release = request.POST.get("action") == "release"
+    try:
+        services.exception_request_claim(request_id=pk, approver=request.user, release=release)
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Released: colleagues may pick it up." if release else "Claimed: colleagues see you are on it.")
+    return redirect("requests:detail", pk=pk)
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_POST
+def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    form = AskForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write the question for the rep (at most 2,000 characters).")
+        return redirect("requests:detail", pk=pk)
+    try:
+        services.exception_request_ask(request_id=pk, approver=request.user, question=form.cleaned_data["question"])
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Question sent. The SLA clock is paused until the rep answers.")
+    return redirect("requests:detail", pk=pk)
+
+
+@require_POST
+def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write your answer (at most 2,000 characters).")
+        return redirect("requests:detail", pk=pk)
+    try:
+        services.exception_request_answer(request_id=pk, rep=request.user, answer=form.cleaned_data["answer"])
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Answer sent: the request is back in the approver's queue.")
+    return redirect("requests:detail", pk=pk)
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def delegation(request: HttpRequest) -> HttpResponse:
+    """Out of office: name a delegate for a date range, or end one."""
+    form = DelegationForm(request.POST if "delegate" in request.POST else None, user=request.user)
+    if request.method == "POST":
+        if "end" in request.POST:
+            try:
+                services.delegation_end(delegation_id=int(request.POST["end"]), approver=request.user)
+            except (ValueError, services.ExceptionRequestError) as error:
+                messages.error(request, str(error) if isinstance(error, services.ExceptionRequestError) else "Unknown out-of-office.")
+            else:
+                messages.success(request, "Out-of-office ended.")
+            return redirect("requests:delegation")
+        if form.is_valid():
+            try:
+                services.delegation_create(approver=request.user, **form.cleaned_data)
+            except services.ExceptionRequestError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, "Out-of-office saved: your delegate sees your queue while it runs.")
+                return redirect("requests:delegation")
+    today = timezone.localdate()
+    context = {
+        "form": form,
+        "mine": Delegation.objects.filter(approver=request.user, ends_on__gte=today).select_related("delegate"),
+        "for_me": Delegation.objects.filter(delegate=request.user, ends_on__gte=today).select_related("approver"),
+        "active_nav": "queue",
+    }
+    return render(request, "requests/delegation.html", context)

@@ -1,0 +1,165 @@
+"""The routing rule as a table of cases: each rule and each boundary."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from policies.routing import (
+    ApproverSpec,
+    ControlSpec,
+    Outcome,
+    PolicySpec,
+    RequestFacts,
+    TierSpec,
+    route,
+)
+
+ALL = frozenset({"amazed", "happy", "neutral", "unhappy", "deeply_unhappy"})
+TIERS = (
+    TierSpec(1, "", ALL, Decimal("50.00"), 5, 0),
+    TierSpec(2, "reward", frozenset({"amazed", "happy"}), Decimal("250.00"), 15, 0),
+    TierSpec(2, "save", frozenset({"neutral", "unhappy"}), Decimal("250.00"), 15, 1),
+    TierSpec(3, "", frozenset({"unhappy", "deeply_unhappy"}), Decimal("1500.00"), 60, 1),
+)
+APPROVERS = (
+    ApproverSpec(1, "Morgan Lee", Decimal("250"), user_id=10),
+    ApproverSpec(1, "Managers (group)", Decimal("2500"), group_id=3),
+    ApproverSpec(2, "Dana Okafor", Decimal("50000"), user_id=12),
+)
+POLICY = PolicySpec(
+    name="Return window",
+    active=True,
+    tiers=TIERS,
+    approvers=APPROVERS,
+    controls=(ControlSpec("Chain of custody", "Every device is documented by serial number."),),
+)
+
+
+def facts(**overrides) -> RequestFacts:
+    values = dict(sentiment="unhappy", amount=Decimal("10.00"), business_days=0, supplier_exception=False)
+    values.update(overrides)
+    return RequestFacts(**values)
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "outcome", "tier", "level"),
+    [
+        ("tier 1 at its cap exactly", {"amount": Decimal("50.00")}, Outcome.GRANTED, "Tier 1", None),
+        ("one cent above tier 1's cap", {"amount": Decimal("50.01")}, Outcome.PENDING, "Tier 2 (save)", 1),
+        ("days at tier 1's limit", {"business_days": 5}, Outcome.GRANTED, "Tier 1", None),
+        ("one day above tier 1's limit", {"business_days": 6}, Outcome.PENDING, "Tier 2 (save)", 1),
+        ("supplier exception where tier 1 allows none", {"supplier_exception": True}, Outcome.PENDING, "Tier 2 (save)", 1),
+        (
+            "supplier exception for a promoter: reward allows none, tier 3 not for promoters",
+            {"supplier_exception": True, "sentiment": "happy"},
+            Outcome.PENDING,
+            "Beyond all tiers",
+            2,
+        ),
+        ("tier 2 cap exactly", {"amount": Decimal("250.00")}, Outcome.PENDING, "Tier 2 (save)", 1),
+        ("one cent above tier 2 goes to tier 3", {"amount": Decimal("250.01")}, Outcome.PENDING, "Tier 3", 1),
+        ("tier 3 cap exactly", {"amount": Decimal("1500.00")}, Outcome.PENDING, "Tier 3", 1),
+        ("beyond every tier", {"amount": Decimal("1500.01")}, Outcome.PENDING, "Beyond all tiers", 2),
+        ("beyond every tier by days", {"business_days": 61}, Outcome.PENDING, "Beyond all tiers", 2),
+        ("tier 2 right grants at once", {"amount": Decimal("100"), "rep_has_tier2_right": True}, Outcome.GRANTED, "Tier 2 (save)", None),
+        ("tier 2 right does not cover tier 3", {"amount": Decimal("300"), "rep_has_tier2_right": True}, Outcome.PENDING, "Tier 3", 1),
+        (
+            "repeat customer: tier 1 still needs an approver",
+            {"earlier_exceptions": ("EX-2026-000001",)},
+            Outcome.PENDING,
+            "Tier 1",
+            1,
+        ),
+        (
+            "repeat customer overrides the tier 2 right",
+            {"amount": Decimal("100"), "rep_has_tier2_right": True, "earlier_exceptions": ("EX-2026-000001",)},
+            Outcome.PENDING,
+            "Tier 2 (save)",
+            1,
+        ),
+    ],
+)
+def test_routing_table(case, overrides, outcome, tier, level):
+    decision = route(POLICY, facts(**overrides))
+    assert (decision.outcome, decision.tier_label, decision.approval_level) == (outcome, tier, level), case
+
+
+@pytest.mark.parametrize(
+    ("sentiment", "amount", "tier"),
+    [
+        # Tier 1 fits every sentiment within its limits.
+        ("amazed", "10", "Tier 1"),
+        ("deeply_unhappy", "10", "Tier 1"),
+        # Above tier 1's cap, the sentiment decides which tier-2 kind (or tier 3) fits.
+        ("amazed", "100", "Tier 2 (reward)"),
+        ("happy", "100", "Tier 2 (reward)"),
+        ("neutral", "100", "Tier 2 (save)"),
+        ("unhappy", "100", "Tier 2 (save)"),
+        ("deeply_unhappy", "100", "Tier 3"),
+        # Above tier 2's cap, only tier 3's sentiments fit; promoters are beyond every tier.
+        ("amazed", "300", "Beyond all tiers"),
+        ("happy", "300", "Beyond all tiers"),
+        ("neutral", "300", "Beyond all tiers"),
+        ("unhappy", "300", "Tier 3"),
+        ("deeply_unhappy", "300", "Tier 3"),
+    ],
+)
+def test_each_sentiment_against_each_tier(sentiment, amount, tier):
+    assert route(POLICY, facts(sentiment=sentiment, amount=Decimal(amount))).tier_label == tier
+
+
+def test_inactive_policy_is_refused_with_the_reason():
+    decision = route(PolicySpec("Return window", False, TIERS, APPROVERS), facts())
+    assert decision.outcome is Outcome.REFUSED
+    assert decision.reasons == ("“Return window” is no longer active: no exception can be filed under it.",)
+
+
+def test_waived_control_is_refused_whatever_the_tier():
+    decision = route(POLICY, facts(waived_controls=("Chain of custody",), rep_has_tier2_right=True))
+    assert decision.outcome is Outcome.REFUSED
+    assert "Chain of custody" in decision.reasons[0]
+    assert "we can change how, not why" in decision.reasons[0]
+
+
+def test_tier_1_grant_explains_each_step():
+    decision = route(POLICY, facts(amount=Decimal("20")))
+    assert decision.reasons == (
+        "Tier 1 fits: the smallest tier whose limits and sentiments cover this request.",
+        "Tier 1 is a creative, middle-ground solution: any rep may grant it. Granted at once.",
+    )
+
+
+def test_pending_explains_why_lower_tiers_do_not_fit_and_who_decides():
+    decision = route(POLICY, facts(amount=Decimal("300"), business_days=20))
+    assert decision.reasons[0] == (
+        "Tier 1 does not fit: the amount 300.00 is above its cap of 50.00; "
+        "20 business days affected is above its limit of 5."
+    )
+    assert decision.reasons[-1] == "Pending: assigned to approval level 1 (Morgan Lee, Managers (group))."
+    assert [a.name for a in decision.approvers] == ["Morgan Lee", "Managers (group)"]
+
+
+def test_beyond_all_tiers_goes_to_the_top_level():
+    decision = route(POLICY, facts(amount=Decimal("999999")))
+    assert decision.beyond_all_tiers is True
+    assert decision.approval_level == 2
+    assert decision.approvers == (APPROVERS[2],)
+
+
+def test_repeat_customer_names_the_earlier_exception():
+    decision = route(POLICY, facts(earlier_exceptions=("EX-2026-000007",)))
+    assert decision.is_repeat is True
+    assert any("EX-2026-000007" in r and "one-time exception is one time" in r for r in decision.reasons)
+
+
+def test_no_approver_at_the_level_is_refused_rather_than_lost():
+    policy = PolicySpec("Return window", True, TIERS, approvers=APPROVERS[2:])
+    decision = route(policy, facts(amount=Decimal("300")))
+    assert decision.outcome is Outcome.REFUSED
+    assert "has no approver" in decision.reasons[-1]
+
+
+def test_unknown_control_name_is_not_a_waiver():
+    assert route(POLICY, facts(waived_controls=("Something else",))).outcome is Outcome.GRANTED
