@@ -24,7 +24,15 @@ admin.site.site_header = "Policy-exceptions portal: administration"
 admin.site.site_title = "Exceptions portal admin"
 admin.site.index_title = "Policies, tiers, limits and rights"
 
-WEEKDAYS = [(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"), (7, "Sunday")]
+WEEKDAYS = [
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+    (7, "Sunday"),
+]
 
 
 class ExceptionTierForm(forms.ModelForm):
@@ -36,7 +44,15 @@ class ExceptionTierForm(forms.ModelForm):
 
     class Meta:
         model = ExceptionTier
-        fields = ["level", "kind", "description", "sentiments", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
+        fields = [
+            "level",
+            "kind",
+            "description",
+            "sentiments",
+            "money_cap",
+            "max_business_days",
+            "supplier_exceptions_allowed",
+        ]
 
 
 class ExceptionTierFormSet(forms.BaseInlineFormSet):
@@ -152,9 +168,7 @@ class ApproverLevelAdmin(SimpleHistoryAdmin):
 
 
 class BusinessCalendarForm(forms.ModelForm):
-    working_days = forms.TypedMultipleChoiceField(
-        choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple
-    )
+    working_days = forms.TypedMultipleChoiceField(choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
         model = BusinessCalendar

@@ -132,9 +132,7 @@ class ExceptionTier(models.Model):
     level = models.PositiveSmallIntegerField(choices=Level.choices)
     kind = models.CharField(max_length=10, choices=TierKind.choices, blank=True, default=TierKind.NONE)
     description = models.CharField(max_length=300)
-    sentiments = models.JSONField(
-        default=list, help_text="Customer sentiments this tier is meant for."
-    )
+    sentiments = models.JSONField(default=list, help_text="Customer sentiments this tier is meant for.")
     money_cap = models.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -190,7 +188,11 @@ def tier_limit_errors(tiers: list[ExceptionTier]) -> list[str]:
     """
     errors: list[str] = []
     limits = ("money_cap", "max_business_days", "supplier_exceptions_allowed")
-    labels = {"money_cap": "money cap", "max_business_days": "business days", "supplier_exceptions_allowed": "supplier exceptions"}
+    labels = {
+        "money_cap": "money cap",
+        "max_business_days": "business days",
+        "supplier_exceptions_allowed": "supplier exceptions",
+    }
     ordered = sorted(tiers, key=lambda t: t.level)
     for lower in ordered:
         for higher in ordered:
@@ -212,9 +214,7 @@ class RepRight(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="rep_rights"
     )
-    group = models.ForeignKey(
-        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="rep_rights"
-    )
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="rep_rights")
 
     history = HistoricalRecords()
 

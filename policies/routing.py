@@ -110,9 +110,7 @@ def _misfits(tier: TierSpec, facts: RequestFacts) -> list[str]:
     if facts.amount > tier.money_cap:
         misfits.append(f"the amount {money(facts.amount)} is above its cap of {money(tier.money_cap)}")
     if facts.business_days > tier.max_business_days:
-        misfits.append(
-            f"{facts.business_days} business days affected is above its limit of {tier.max_business_days}"
-        )
+        misfits.append(f"{facts.business_days} business days affected is above its limit of {tier.max_business_days}")
     if facts.supplier_exception and tier.supplier_exceptions_allowed < 1:
         misfits.append("it allows no supplier exception")
     return misfits

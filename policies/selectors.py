@@ -77,4 +77,3 @@ def approver_authority(*, user_ids: list[int], group_ids: list[int], policy_id: 
     )
     authorities = [row.money_authority for row in rows]
     return max(authorities) if authorities else None
-

@@ -6,8 +6,8 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.core.validators import RegexValidator
+from django.db.models import Q
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause
@@ -68,7 +68,9 @@ class ExceptionRequestForm(forms.Form):
         label="Firm alternative offered", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
     corrective_action = forms.CharField(
-        label="Corrective action", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
+        label="Corrective action",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
         help_text="What would prevent this from happening again.",
     )
 
@@ -81,7 +83,9 @@ class ExceptionRequestForm(forms.Form):
         self.fields["policy"].widget.choices = [("", "Choose the policy…")] + [
             (p.pk, f"{p.name} ({p.problem_type.name})") for p in policies if p.active
         ]
-        self.fields["waived_controls"].queryset = Control.objects.select_related("policy").order_by("policy__name", "name")
+        self.fields["waived_controls"].queryset = Control.objects.select_related("policy").order_by(
+            "policy__name", "name"
+        )
         self.fields["waived_controls"].label_from_instance = lambda c: f"{c.name}: {c.why}"
 
         self.helper = FormHelper()
@@ -147,7 +151,15 @@ class PreviewForm(ExceptionRequestForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("customer_ref", "customer_name", "cause", "situation", "resolution_requested", "alternative_offered", "corrective_action"):
+        for name in (
+            "customer_ref",
+            "customer_name",
+            "cause",
+            "situation",
+            "resolution_requested",
+            "alternative_offered",
+            "corrective_action",
+        ):
             self.fields[name].required = False
 
 
@@ -158,12 +170,17 @@ class CustomerMessageForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
     note = forms.CharField(
-        label="Justification", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+        label="Justification",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
         help_text="Why you decide this way. The rep sees it; a denial's reason reaches the customer.",
     )
     alternative = forms.CharField(
-        label="Alternative offered to the customer", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
-        required=False, help_text="Required for a denial.",
+        label="Alternative offered to the customer",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+        help_text="Required for a denial.",
     )
 
     def clean(self) -> dict:
@@ -186,10 +203,15 @@ class QueueFilterForm(forms.Form):
     problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
     tier = forms.TypedChoiceField(
         choices=[("", "All tiers"), (1, "Tier 1"), (2, "Tier 2"), (3, "Tier 3"), (0, "Beyond all tiers")],
-        coerce=int, required=False, empty_value=None,
+        coerce=int,
+        required=False,
+        empty_value=None,
     )
     level = forms.TypedChoiceField(
-        choices=[("", "All levels")] + [(n, f"Level {n}") for n in range(1, 6)], coerce=int, required=False, empty_value=None
+        choices=[("", "All levels")] + [(n, f"Level {n}") for n in range(1, 6)],
+        coerce=int,
+        required=False,
+        empty_value=None,
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
 
@@ -197,6 +219,8 @@ class QueueFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = Policy.objects.order_by("name")
         self.fields["problem_type"].queryset = ProblemType.objects.order_by("name")
+        for name in ("policy", "problem_type", "tier", "level"):
+            self.fields[name].widget.attrs["class"] = "form-select"
 
 
 class DelegationForm(forms.Form):

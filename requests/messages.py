@@ -37,7 +37,9 @@ class MessageParts:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(p for p in (self.empathy, self.explanation, self.exception, self.expectation, self.closing) if p)
+        return "\n\n".join(
+            p for p in (self.empathy, self.explanation, self.exception, self.expectation, self.closing) if p
+        )
 
 
 def _greeting(customer_name: str) -> str:
@@ -89,7 +91,9 @@ def draft_denial(
         f"policy here: {reason.strip().rstrip('.')}. The policy exists because {_lower_first(rationale.strip().rstrip('.'))}."
     )
     exception = f"What we can offer instead: {alternative.strip().rstrip('.')}."
-    expectation = "If you would like to go ahead with this, just reply to this message and we will arrange it straight away."
+    expectation = (
+        "If you would like to go ahead with this, just reply to this message and we will arrange it straight away."
+    )
     closing = f"Thank you for understanding.\n\nKind regards,\n{rep_name}"
     return MessageParts(empathy, explanation, exception, expectation, closing)
 

@@ -144,7 +144,8 @@ class ExceptionRequest(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="request_amount_non_negative"),
             models.CheckConstraint(
-                condition=~Q(status__in=["pending", "escalated"]) | Q(due_at__isnull=False, approval_level__isnull=False),
+                condition=~Q(status__in=["pending", "escalated"])
+                | Q(due_at__isnull=False, approval_level__isnull=False),
                 name="request_open_has_deadline",
             ),
         ]
@@ -187,6 +188,10 @@ class Escalation(models.Model):
             # One breach per level per request: the database refuses a double escalation.
             models.UniqueConstraint(fields=["request", "from_level"], name="escalation_once_per_level"),
         ]
+
+    def __str__(self) -> str:
+        target = f"level {self.to_level}" if self.to_level else "policy admins (top level)"
+        return f"Breached at level {self.from_level}, escalated to {target}"
 
 
 class Notification(models.Model):

@@ -68,7 +68,10 @@ def approver_identity(*, user: AbstractBaseUser, today: date | None = None) -> A
     )
     user_ids = (user.pk, *absent)
     group_ids = tuple(
-        get_user_model().groups.through.objects.filter(user_id__in=user_ids).values_list("group_id", flat=True).distinct()
+        get_user_model()
+        .groups.through.objects.filter(user_id__in=user_ids)
+        .values_list("group_id", flat=True)
+        .distinct()
     )
     return ApproverIdentity(user_ids=user_ids, group_ids=group_ids, stands_in_for=absent)
 
@@ -110,7 +113,9 @@ def get_request_for_user(*, user: AbstractBaseUser, pk: int) -> ExceptionRequest
 def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
     """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first."""
     identity = approver_identity(user=user)
-    assigned = Exists(_approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level")))
+    assigned = Exists(
+        _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
+    )
     return (
         ExceptionRequest.objects.filter(status__in=OPEN_STATUSES)
         .filter(assigned)
@@ -120,11 +125,7 @@ def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
 
 
 def my_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
-    return (
-        ExceptionRequest.objects.filter(rep=user)
-        .select_related("customer", "policy")
-        .order_by("-filed_at", "-pk")
-    )
+    return ExceptionRequest.objects.filter(rep=user).select_related("customer", "policy").order_by("-filed_at", "-pk")
 
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:
@@ -144,7 +145,9 @@ class HistoryEntry:
     changes: list[tuple[str, str, str]]
 
 
-def history_entries(*, obj, skip_fields: tuple[str, ...] = ("routing_reasons", "customer_message")) -> list[HistoryEntry]:
+def history_entries(
+    *, obj, skip_fields: tuple[str, ...] = ("routing_reasons", "customer_message")
+) -> list[HistoryEntry]:
     """The change history of a record, newest first, with field-by-field differences."""
     records = list(obj.history.select_related("history_user").order_by("history_date", "history_id"))
     entries: list[HistoryEntry] = []
@@ -185,9 +188,15 @@ def _display(field, value) -> str:
 def decision_context(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> dict:
     """What the request page offers this user: decide/claim/ask as an assigned approver, answer as the rep."""
     context: dict = {"can_act": False, "authority": None}
-    if exception_request.is_open and user.has_perm("requests.decide_exceptionrequest") and exception_request.rep_id != user.pk:
+    if (
+        exception_request.is_open
+        and user.has_perm("requests.decide_exceptionrequest")
+        and exception_request.rep_id != user.pk
+    ):
         identity = approver_identity(user=user)
-        rows = _approver_rows(identity).filter(policy_id=exception_request.policy_id, level=exception_request.approval_level)
+        rows = _approver_rows(identity).filter(
+            policy_id=exception_request.policy_id, level=exception_request.approval_level
+        )
         authorities = [row.money_authority for row in rows]
         if authorities:
             context["can_act"] = True

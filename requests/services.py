@@ -78,7 +78,9 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
     return customer
 
 
-def exception_request_file(*, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None) -> ExceptionRequest:
+def exception_request_file(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None
+) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
 
     Preconditions: ``facts`` passed form validation (bounds, choices). Raises
@@ -135,7 +137,9 @@ def exception_request_file(*, rep: AbstractBaseUser, facts: FilingFacts, now: da
             request.remind_at = sla.reminder_at(
                 start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
             )
-            reasons.append(f"Due by {timezone.localtime(request.due_at):%a %d %b %Y, %H:%M} ({policy.sla_minutes} minute SLA).")
+            reasons.append(
+                f"Due by {timezone.localtime(request.due_at):%a %d %b %Y, %H:%M} ({policy.sla_minutes} minute SLA)."
+            )
             request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
         request.routing_reasons = reasons
         request._history_user = rep
@@ -150,7 +154,9 @@ def exception_request_file(*, rep: AbstractBaseUser, facts: FilingFacts, now: da
     return request
 
 
-def exception_request_preview(*, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None) -> tuple[RoutingDecision, datetime | None]:
+def exception_request_preview(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None
+) -> tuple[RoutingDecision, datetime | None]:
     """What filing would decide now, and the deadline if pending. Writes nothing."""
     now = now or timezone.now()
     policy = policies_with_rules().filter(pk=facts.policy_id).first()
@@ -253,13 +259,19 @@ def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
             f"{_user_name(request.decided_by)} on {_when(request.decided_at)}: nothing to {action}."
         )
     if request.status == Status.WAITING_FOR_REP:
-        raise ExceptionRequestError(f"{request.reference} is waiting for the rep's answer: it returns to the queue then.")
+        raise ExceptionRequestError(
+            f"{request.reference} is waiting for the rep's answer: it returns to the queue then."
+        )
     if request.status not in OPEN_STATUSES:
-        raise ExceptionRequestError(f"{request.reference} is {request.get_status_display().lower()}: nothing to {action}.")
+        raise ExceptionRequestError(
+            f"{request.reference} is {request.get_status_display().lower()}: nothing to {action}."
+        )
     return request
 
 
-def _acting_authority(*, approver: AbstractBaseUser, request: ExceptionRequest) -> tuple[Decimal, AbstractBaseUser | None]:
+def _acting_authority(
+    *, approver: AbstractBaseUser, request: ExceptionRequest
+) -> tuple[Decimal, AbstractBaseUser | None]:
     """The approver's money authority at the request's level, and whom they act for when it is only
     theirs as a delegate. Raises when they are not assigned at all."""
     own = approver_authority(
@@ -281,7 +293,9 @@ def _acting_authority(*, approver: AbstractBaseUser, request: ExceptionRequest) 
         )
         if theirs is not None:
             return theirs, absent
-    raise ExceptionRequestError(f"{request.reference} is not assigned to you: it waits at approval level {request.approval_level}.")
+    raise ExceptionRequestError(
+        f"{request.reference} is not assigned to you: it waits at approval level {request.approval_level}."
+    )
 
 
 def exception_request_decide(
@@ -329,7 +343,9 @@ def exception_request_decide(
         if approve:
             request.customer_message = draft_grant_message(request, rep=request.rep)
         else:
-            request.customer_message = draft_denial_message(request, rep=request.rep, reason=note, alternative=alternative)
+            request.customer_message = draft_denial_message(
+                request, rep=request.rep, reason=note, alternative=alternative
+            )
         verb = "Approved" if approve else "Denied"
         behalf = f" on behalf of {_user_name(on_behalf_of)}" if on_behalf_of else ""
         request._history_user = approver
@@ -366,7 +382,9 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
     return request
 
 
-def exception_request_ask(*, request_id: int, approver: AbstractBaseUser, question: str, now: datetime | None = None) -> ExceptionRequest:
+def exception_request_ask(
+    *, request_id: int, approver: AbstractBaseUser, question: str, now: datetime | None = None
+) -> ExceptionRequest:
     """Ask the filing rep for more information: the request waits for the rep and the SLA clock pauses."""
     question = question.strip()
     if not question:
@@ -394,21 +412,29 @@ def exception_request_ask(*, request_id: int, approver: AbstractBaseUser, questi
     return request
 
 
-def exception_request_answer(*, request_id: int, rep: AbstractBaseUser, answer: str, now: datetime | None = None) -> ExceptionRequest:
+def exception_request_answer(
+    *, request_id: int, rep: AbstractBaseUser, answer: str, now: datetime | None = None
+) -> ExceptionRequest:
     """The rep answers: the request returns to the queue and the deadline moves by the paused time."""
     answer = answer.strip()
     if not answer:
         raise ExceptionRequestError("Write your answer for the approver.")
     now = now or timezone.now()
     with transaction.atomic():
-        request = ExceptionRequest.objects.select_for_update().select_related("policy", "info_requested_by").get(pk=request_id)
+        request = (
+            ExceptionRequest.objects.select_for_update()
+            .select_related("policy", "info_requested_by")
+            .get(pk=request_id)
+        )
         if request.rep_id != rep.pk:
             raise ExceptionRequestError("Only the rep who filed this request answers the approver.")
         if request.status != Status.WAITING_FOR_REP:
             raise ExceptionRequestError(f"{request.reference} is not waiting for your answer.")
         policy = policies_with_rules().get(pk=request.policy_id)
         clock = calendar_spec(policy)
-        request.due_at = sla.resume_deadline(due_at=request.due_at, paused_at=request.paused_at, resumed_at=now, calendar=clock)
+        request.due_at = sla.resume_deadline(
+            due_at=request.due_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
+        )
         if request.remind_at is not None and request.reminder_sent_at is None:
             request.remind_at = sla.resume_deadline(
                 due_at=request.remind_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
@@ -429,7 +455,9 @@ def exception_request_answer(*, request_id: int, rep: AbstractBaseUser, answer: 
     return request
 
 
-def delegation_create(*, approver: AbstractBaseUser, delegate: AbstractBaseUser, starts_on: date, ends_on: date) -> Delegation:
+def delegation_create(
+    *, approver: AbstractBaseUser, delegate: AbstractBaseUser, starts_on: date, ends_on: date
+) -> Delegation:
     """An out-of-office: from ``starts_on`` to ``ends_on`` the delegate sees and decides the approver's queue."""
     if delegate.pk == approver.pk:
         raise ExceptionRequestError("Choose someone else to stand in for you.")

@@ -15,7 +15,9 @@ from requests.models import Notification
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+)
 def send_notification_email(notification_id: int) -> bool:
     """Email a notification once. The conditional update claims it, so a redelivered
     message or a second worker sends nothing more."""

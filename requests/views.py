@@ -58,7 +58,10 @@ def request_new(request: HttpRequest) -> HttpResponse:
             if filed.status == "granted":
                 messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
             else:
-                messages.info(request, f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.")
+                messages.info(
+                    request,
+                    f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
+                )
             return redirect("requests:detail", pk=filed.pk)
     return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
 
@@ -86,7 +89,11 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         else:
             context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
     else:
-        needed = [form.fields[name].label or name for name in ("policy", "sentiment", "amount", "business_days") if name in form.errors]
+        needed = [
+            form.fields[name].label or name
+            for name in ("policy", "sentiment", "amount", "business_days")
+            if name in form.errors
+        ]
         context["missing"] = needed
     return render(request, "requests/_preview.html", context)
 
@@ -103,7 +110,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
     context = {
         "req": exception_request,
-        "earlier": selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)[:50],
+        "earlier": selectors.customer_exceptions(
+            customer_id=exception_request.customer_id, exclude_pk=exception_request.pk
+        )[:50],
         "history": selectors.history_entries(obj=exception_request),
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
@@ -125,7 +134,10 @@ def request_message(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("requests:detail", pk=pk)
     try:
         services.customer_message_save(
-            request_id=exception_request.pk, rep=request.user, text=form.cleaned_data["text"], send="send" in request.POST
+            request_id=exception_request.pk,
+            rep=request.user,
+            text=form.cleaned_data["text"],
+            send="send" in request.POST,
         )
     except services.ExceptionRequestError as error:
         messages.error(request, str(error))
@@ -207,7 +219,9 @@ def request_claim(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ExceptionRequestError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Released: colleagues may pick it up." if release else "Claimed: colleagues see you are on it.")
+        messages.success(
+            request, "Released: colleagues may pick it up." if release else "Claimed: colleagues see you are on it."
+        )
     return redirect("requests:detail", pk=pk)
 
 
@@ -254,7 +268,10 @@ def delegation(request: HttpRequest) -> HttpResponse:
             try:
                 services.delegation_end(delegation_id=int(request.POST["end"]), approver=request.user)
             except (ValueError, services.ExceptionRequestError) as error:
-                messages.error(request, str(error) if isinstance(error, services.ExceptionRequestError) else "Unknown out-of-office.")
+                messages.error(
+                    request,
+                    str(error) if isinstance(error, services.ExceptionRequestError) else "Unknown out-of-office.",
+                )
             else:
                 messages.success(request, "Out-of-office ended.")
             return redirect("requests:delegation")

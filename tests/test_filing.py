@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,7 +16,7 @@ from requests.models import Customer, ExceptionRequest, Status
 from requests.services import FilingRefused, exception_request_file
 from tests.conftest import facts, form_data
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 # --- the service -----------------------------------------------------------------
@@ -112,7 +111,7 @@ def test_references_stay_unique_when_filed_concurrently(rep, policy):
     def file(n: int) -> None:
         try:
             exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"C-{n}"))
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()

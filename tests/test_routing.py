@@ -50,7 +50,13 @@ def facts(**overrides) -> RequestFacts:
         ("one cent above tier 1's cap", {"amount": Decimal("50.01")}, Outcome.PENDING, "Tier 2 (save)", 1),
         ("days at tier 1's limit", {"business_days": 5}, Outcome.GRANTED, "Tier 1", None),
         ("one day above tier 1's limit", {"business_days": 6}, Outcome.PENDING, "Tier 2 (save)", 1),
-        ("supplier exception where tier 1 allows none", {"supplier_exception": True}, Outcome.PENDING, "Tier 2 (save)", 1),
+        (
+            "supplier exception where tier 1 allows none",
+            {"supplier_exception": True},
+            Outcome.PENDING,
+            "Tier 2 (save)",
+            1,
+        ),
         (
             "supplier exception for a promoter: reward allows none, tier 3 not for promoters",
             {"supplier_exception": True, "sentiment": "happy"},
@@ -63,8 +69,20 @@ def facts(**overrides) -> RequestFacts:
         ("tier 3 cap exactly", {"amount": Decimal("1500.00")}, Outcome.PENDING, "Tier 3", 1),
         ("beyond every tier", {"amount": Decimal("1500.01")}, Outcome.PENDING, "Beyond all tiers", 2),
         ("beyond every tier by days", {"business_days": 61}, Outcome.PENDING, "Beyond all tiers", 2),
-        ("tier 2 right grants at once", {"amount": Decimal("100"), "rep_has_tier2_right": True}, Outcome.GRANTED, "Tier 2 (save)", None),
-        ("tier 2 right does not cover tier 3", {"amount": Decimal("300"), "rep_has_tier2_right": True}, Outcome.PENDING, "Tier 3", 1),
+        (
+            "tier 2 right grants at once",
+            {"amount": Decimal("100"), "rep_has_tier2_right": True},
+            Outcome.GRANTED,
+            "Tier 2 (save)",
+            None,
+        ),
+        (
+            "tier 2 right does not cover tier 3",
+            {"amount": Decimal("300"), "rep_has_tier2_right": True},
+            Outcome.PENDING,
+            "Tier 3",
+            1,
+        ),
         (
             "repeat customer: tier 1 still needs an approver",
             {"earlier_exceptions": ("EX-2026-000001",)},

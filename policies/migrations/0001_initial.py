@@ -9,342 +9,907 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BusinessCalendar',
+            name="BusinessCalendar",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True)),
-                ('time_zone', models.CharField(default='Europe/London', max_length=64)),
-                ('working_days', models.JSONField(default=list, help_text='ISO weekdays: 1 = Monday ... 7 = Sunday.')),
-                ('opens_at', models.TimeField(default='09:00')),
-                ('closes_at', models.TimeField(default='17:00')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=80, unique=True)),
+                ("time_zone", models.CharField(default="Europe/London", max_length=64)),
+                ("working_days", models.JSONField(default=list, help_text="ISO weekdays: 1 = Monday ... 7 = Sunday.")),
+                ("opens_at", models.TimeField(default="09:00")),
+                ("closes_at", models.TimeField(default="17:00")),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ProblemType',
+            name="ProblemType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True)),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('description', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=80, unique=True)),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("description", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalBusinessCalendar',
+            name="HistoricalBusinessCalendar",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=80)),
-                ('time_zone', models.CharField(default='Europe/London', max_length=64)),
-                ('working_days', models.JSONField(default=list, help_text='ISO weekdays: 1 = Monday ... 7 = Sunday.')),
-                ('opens_at', models.TimeField(default='09:00')),
-                ('closes_at', models.TimeField(default='17:00')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=80)),
+                ("time_zone", models.CharField(default="Europe/London", max_length=64)),
+                ("working_days", models.JSONField(default=list, help_text="ISO weekdays: 1 = Monday ... 7 = Sunday.")),
+                ("opens_at", models.TimeField(default="09:00")),
+                ("closes_at", models.TimeField(default="17:00")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical business calendar',
-                'verbose_name_plural': 'historical business calendars',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalHoliday',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('name', models.CharField(max_length=80)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('calendar', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.businesscalendar')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical holiday',
-                'verbose_name_plural': 'historical holidays',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical business calendar",
+                "verbose_name_plural": "historical business calendars",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalProblemType',
+            name="HistoricalHoliday",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=80)),
-                ('slug', models.SlugField(max_length=80)),
-                ('description', models.TextField(blank=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("date", models.DateField()),
+                ("name", models.CharField(max_length=80)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.businesscalendar",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical problem type',
-                'verbose_name_plural': 'historical problem types',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical holiday",
+                "verbose_name_plural": "historical holidays",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Policy',
+            name="HistoricalProblemType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('slug', models.SlugField(max_length=120, unique=True)),
-                ('statement', models.TextField(help_text='What the policy says, as a customer reads it.', max_length=2000, verbose_name='customer-facing statement')),
-                ('rationale', models.TextField(help_text='Why the policy exists. Reps explain this to customers: we can change how, not why.', max_length=2000)),
-                ('active', models.BooleanField(default=True)),
-                ('sla_minutes', models.PositiveIntegerField(default=120, help_text='Time an approver has to decide a pending request.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(43200)], verbose_name='SLA (minutes)')),
-                ('review_threshold', models.PositiveSmallIntegerField(default=2, help_text='Exceptions with the same cause that flag the policy for review.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)])),
-                ('review_window_days', models.PositiveSmallIntegerField(default=90, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3650)], verbose_name='review window (days)')),
-                ('needs_review', models.BooleanField(default=False)),
-                ('review_reason', models.TextField(blank=True)),
-                ('calendar', models.ForeignKey(blank=True, help_text='Count the SLA in working minutes of this calendar. Empty: wall-clock minutes.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='policies.businesscalendar')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_policies', to=settings.AUTH_USER_MODEL)),
-                ('problem_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='policies.problemtype')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=80)),
+                ("slug", models.SlugField(max_length=80)),
+                ("description", models.TextField(blank=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'policies',
-                'ordering': ['name'],
-                'permissions': [('view_analysis', 'Can view the exception analysis')],
-            },
-        ),
-        migrations.CreateModel(
-            name='HistoricalRepRight',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('group', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='auth.group')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.policy')),
-            ],
-            options={
-                'verbose_name': 'historical rep right (tier 2 without approval)',
-                'verbose_name_plural': 'historical rep right (tier 2 without approval)s',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical problem type",
+                "verbose_name_plural": "historical problem types",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalExceptionTier',
+            name="Policy",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Tier 1: creative, at or near policy'), (2, 'Tier 2: clear exception'), (3, 'Tier 3: full resolution')])),
-                ('kind', models.CharField(blank=True, choices=[('', '—'), ('reward', 'Reward (for an amazed promoter)'), ('save', 'Save (turn an unhappy customer around)')], default='', max_length=10)),
-                ('description', models.CharField(max_length=300)),
-                ('sentiments', models.JSONField(default=list, help_text='Customer sentiments this tier is meant for.')),
-                ('money_cap', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('1000000000'))])),
-                ('max_business_days', models.PositiveSmallIntegerField(validators=[django.core.validators.MaxValueValidator(365)], verbose_name='max business days affected')),
-                ('supplier_exceptions_allowed', models.PositiveSmallIntegerField(default=0, help_text='0: no supplier exception allowed.', validators=[django.core.validators.MaxValueValidator(100)])),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.policy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("slug", models.SlugField(max_length=120, unique=True)),
+                (
+                    "statement",
+                    models.TextField(
+                        help_text="What the policy says, as a customer reads it.",
+                        max_length=2000,
+                        verbose_name="customer-facing statement",
+                    ),
+                ),
+                (
+                    "rationale",
+                    models.TextField(
+                        help_text="Why the policy exists. Reps explain this to customers: we can change how, not why.",
+                        max_length=2000,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "sla_minutes",
+                    models.PositiveIntegerField(
+                        default=120,
+                        help_text="Time an approver has to decide a pending request.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(43200),
+                        ],
+                        verbose_name="SLA (minutes)",
+                    ),
+                ),
+                (
+                    "review_threshold",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="Exceptions with the same cause that flag the policy for review.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1000),
+                        ],
+                    ),
+                ),
+                (
+                    "review_window_days",
+                    models.PositiveSmallIntegerField(
+                        default=90,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3650),
+                        ],
+                        verbose_name="review window (days)",
+                    ),
+                ),
+                ("needs_review", models.BooleanField(default=False)),
+                ("review_reason", models.TextField(blank=True)),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Count the SLA in working minutes of this calendar. Empty: wall-clock minutes.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="policies",
+                        to="policies.businesscalendar",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_policies",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "problem_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="policies", to="policies.problemtype"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical exception tier',
-                'verbose_name_plural': 'historical exception tiers',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name_plural": "policies",
+                "ordering": ["name"],
+                "permissions": [("view_analysis", "Can view the exception analysis")],
+            },
+        ),
+        migrations.CreateModel(
+            name="HistoricalRepRight",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.policy",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical rep right (tier 2 without approval)",
+                "verbose_name_plural": "historical rep right (tier 2 without approval)s",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalControl',
+            name="HistoricalExceptionTier",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('why', models.TextField(max_length=1000, verbose_name='why it cannot bend')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.policy')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Tier 1: creative, at or near policy"),
+                            (2, "Tier 2: clear exception"),
+                            (3, "Tier 3: full resolution"),
+                        ]
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "—"),
+                            ("reward", "Reward (for an amazed promoter)"),
+                            ("save", "Save (turn an unhappy customer around)"),
+                        ],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.CharField(max_length=300)),
+                ("sentiments", models.JSONField(default=list, help_text="Customer sentiments this tier is meant for.")),
+                (
+                    "money_cap",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=12,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("1000000000")),
+                        ],
+                    ),
+                ),
+                (
+                    "max_business_days",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MaxValueValidator(365)],
+                        verbose_name="max business days affected",
+                    ),
+                ),
+                (
+                    "supplier_exceptions_allowed",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="0: no supplier exception allowed.",
+                        validators=[django.core.validators.MaxValueValidator(100)],
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.policy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical control',
-                'verbose_name_plural': 'historical controls',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical exception tier",
+                "verbose_name_plural": "historical exception tiers",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalApproverLevel',
+            name="HistoricalControl",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(9)])),
-                ('money_authority', models.DecimalField(decimal_places=2, help_text='The largest amount this approver may approve.', max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('1000000000'))])),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('group', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='auth.group')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.policy')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("why", models.TextField(max_length=1000, verbose_name="why it cannot bend")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.policy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical approver level',
-                'verbose_name_plural': 'historical approver levels',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical control",
+                "verbose_name_plural": "historical controls",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalPolicy',
+            name="HistoricalApproverLevel",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=120)),
-                ('slug', models.SlugField(max_length=120)),
-                ('statement', models.TextField(help_text='What the policy says, as a customer reads it.', max_length=2000, verbose_name='customer-facing statement')),
-                ('rationale', models.TextField(help_text='Why the policy exists. Reps explain this to customers: we can change how, not why.', max_length=2000)),
-                ('active', models.BooleanField(default=True)),
-                ('sla_minutes', models.PositiveIntegerField(default=120, help_text='Time an approver has to decide a pending request.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(43200)], verbose_name='SLA (minutes)')),
-                ('review_threshold', models.PositiveSmallIntegerField(default=2, help_text='Exceptions with the same cause that flag the policy for review.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)])),
-                ('review_window_days', models.PositiveSmallIntegerField(default=90, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3650)], verbose_name='review window (days)')),
-                ('needs_review', models.BooleanField(default=False)),
-                ('review_reason', models.TextField(blank=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('calendar', models.ForeignKey(blank=True, db_constraint=False, help_text='Count the SLA in working minutes of this calendar. Empty: wall-clock minutes.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.businesscalendar')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('owner', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('problem_type', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='policies.problemtype')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(9),
+                        ]
+                    ),
+                ),
+                (
+                    "money_authority",
+                    models.DecimalField(
+                        decimal_places=2,
+                        help_text="The largest amount this approver may approve.",
+                        max_digits=12,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("1000000000")),
+                        ],
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.policy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical policy',
-                'verbose_name_plural': 'historical policies',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical approver level",
+                "verbose_name_plural": "historical approver levels",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='RepRight',
+            name="HistoricalPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rep_rights', to='auth.group')),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rep_rights', to='policies.policy')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rep_rights', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=120)),
+                ("slug", models.SlugField(max_length=120)),
+                (
+                    "statement",
+                    models.TextField(
+                        help_text="What the policy says, as a customer reads it.",
+                        max_length=2000,
+                        verbose_name="customer-facing statement",
+                    ),
+                ),
+                (
+                    "rationale",
+                    models.TextField(
+                        help_text="Why the policy exists. Reps explain this to customers: we can change how, not why.",
+                        max_length=2000,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "sla_minutes",
+                    models.PositiveIntegerField(
+                        default=120,
+                        help_text="Time an approver has to decide a pending request.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(43200),
+                        ],
+                        verbose_name="SLA (minutes)",
+                    ),
+                ),
+                (
+                    "review_threshold",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="Exceptions with the same cause that flag the policy for review.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1000),
+                        ],
+                    ),
+                ),
+                (
+                    "review_window_days",
+                    models.PositiveSmallIntegerField(
+                        default=90,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3650),
+                        ],
+                        verbose_name="review window (days)",
+                    ),
+                ),
+                ("needs_review", models.BooleanField(default=False)),
+                ("review_reason", models.TextField(blank=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Count the SLA in working minutes of this calendar. Empty: wall-clock minutes.",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.businesscalendar",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "problem_type",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="policies.problemtype",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'rep right (tier 2 without approval)',
+                "verbose_name": "historical policy",
+                "verbose_name_plural": "historical policies",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="RepRight",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rep_rights",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rep_rights", to="policies.policy"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rep_rights",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "rep right (tier 2 without approval)",
             },
         ),
         migrations.CreateModel(
-            name='Holiday',
+            name="Holiday",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('name', models.CharField(max_length=80)),
-                ('calendar', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='holidays', to='policies.businesscalendar')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("date", models.DateField()),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="holidays",
+                        to="policies.businesscalendar",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['calendar', 'date'],
-                'constraints': [models.UniqueConstraint(fields=('calendar', 'date'), name='holiday_unique_per_calendar')],
+                "ordering": ["calendar", "date"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("calendar", "date"), name="holiday_unique_per_calendar")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ExceptionTier',
+            name="ExceptionTier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Tier 1: creative, at or near policy'), (2, 'Tier 2: clear exception'), (3, 'Tier 3: full resolution')])),
-                ('kind', models.CharField(blank=True, choices=[('', '—'), ('reward', 'Reward (for an amazed promoter)'), ('save', 'Save (turn an unhappy customer around)')], default='', max_length=10)),
-                ('description', models.CharField(max_length=300)),
-                ('sentiments', models.JSONField(default=list, help_text='Customer sentiments this tier is meant for.')),
-                ('money_cap', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('1000000000'))])),
-                ('max_business_days', models.PositiveSmallIntegerField(validators=[django.core.validators.MaxValueValidator(365)], verbose_name='max business days affected')),
-                ('supplier_exceptions_allowed', models.PositiveSmallIntegerField(default=0, help_text='0: no supplier exception allowed.', validators=[django.core.validators.MaxValueValidator(100)])),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tiers', to='policies.policy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Tier 1: creative, at or near policy"),
+                            (2, "Tier 2: clear exception"),
+                            (3, "Tier 3: full resolution"),
+                        ]
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "—"),
+                            ("reward", "Reward (for an amazed promoter)"),
+                            ("save", "Save (turn an unhappy customer around)"),
+                        ],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.CharField(max_length=300)),
+                ("sentiments", models.JSONField(default=list, help_text="Customer sentiments this tier is meant for.")),
+                (
+                    "money_cap",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=12,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("1000000000")),
+                        ],
+                    ),
+                ),
+                (
+                    "max_business_days",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MaxValueValidator(365)],
+                        verbose_name="max business days affected",
+                    ),
+                ),
+                (
+                    "supplier_exceptions_allowed",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="0: no supplier exception allowed.",
+                        validators=[django.core.validators.MaxValueValidator(100)],
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tiers", to="policies.policy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'level', 'kind'],
-                'constraints': [models.UniqueConstraint(fields=('policy', 'level', 'kind'), name='tier_unique_level_kind'), models.CheckConstraint(condition=models.Q(('level__gte', 1), ('level__lte', 3)), name='tier_level_1_to_3'), models.CheckConstraint(condition=models.Q(('money_cap__gte', 0)), name='tier_money_cap_non_negative'), models.CheckConstraint(condition=models.Q(models.Q(('level', 2), models.Q(('kind', ''), _negated=True)), models.Q(models.Q(('level', 2), _negated=True), ('kind', '')), _connector='OR'), name='tier_kind_only_on_level_2')],
+                "ordering": ["policy", "level", "kind"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("policy", "level", "kind"), name="tier_unique_level_kind"),
+                    models.CheckConstraint(
+                        condition=models.Q(("level__gte", 1), ("level__lte", 3)), name="tier_level_1_to_3"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("money_cap__gte", 0)), name="tier_money_cap_non_negative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("level", 2), models.Q(("kind", ""), _negated=True)),
+                            models.Q(models.Q(("level", 2), _negated=True), ("kind", "")),
+                            _connector="OR",
+                        ),
+                        name="tier_kind_only_on_level_2",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Control',
+            name="Control",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('why', models.TextField(max_length=1000, verbose_name='why it cannot bend')),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='controls', to='policies.policy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("why", models.TextField(max_length=1000, verbose_name="why it cannot bend")),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="controls", to="policies.policy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('policy', 'name'), name='control_unique_per_policy')],
+                "ordering": ["policy", "name"],
+                "constraints": [models.UniqueConstraint(fields=("policy", "name"), name="control_unique_per_policy")],
             },
         ),
         migrations.CreateModel(
-            name='ApproverLevel',
+            name="ApproverLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(9)])),
-                ('money_authority', models.DecimalField(decimal_places=2, help_text='The largest amount this approver may approve.', max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('1000000000'))])),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='approver_levels', to='auth.group')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='approver_levels', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approver_levels', to='policies.policy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(9),
+                        ]
+                    ),
+                ),
+                (
+                    "money_authority",
+                    models.DecimalField(
+                        decimal_places=2,
+                        help_text="The largest amount this approver may approve.",
+                        max_digits=12,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("1000000000")),
+                        ],
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approver_levels",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approver_levels",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approver_levels",
+                        to="policies.policy",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'level'],
-                'indexes': [models.Index(fields=['policy', 'level'], name='approverlevel_policy_level')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', False), ('group__isnull', True)), models.Q(('user__isnull', True), ('group__isnull', False)), _connector='OR'), name='approverlevel_user_xor_group'), models.CheckConstraint(condition=models.Q(('level__gte', 1)), name='approverlevel_level_positive'), models.CheckConstraint(condition=models.Q(('money_authority__gte', 0)), name='approverlevel_authority_non_negative'), models.UniqueConstraint(condition=models.Q(('user__isnull', False)), fields=('policy', 'level', 'user'), name='approverlevel_unique_user'), models.UniqueConstraint(condition=models.Q(('group__isnull', False)), fields=('policy', 'level', 'group'), name='approverlevel_unique_group')],
+                "ordering": ["policy", "level"],
+                "indexes": [models.Index(fields=["policy", "level"], name="approverlevel_policy_level")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("user__isnull", False), ("group__isnull", True)),
+                            models.Q(("user__isnull", True), ("group__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="approverlevel_user_xor_group",
+                    ),
+                    models.CheckConstraint(condition=models.Q(("level__gte", 1)), name="approverlevel_level_positive"),
+                    models.CheckConstraint(
+                        condition=models.Q(("money_authority__gte", 0)), name="approverlevel_authority_non_negative"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("user__isnull", False)),
+                        fields=("policy", "level", "user"),
+                        name="approverlevel_unique_user",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("group__isnull", False)),
+                        fields=("policy", "level", "group"),
+                        name="approverlevel_unique_group",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='policy',
-            constraint=models.CheckConstraint(condition=models.Q(('sla_minutes__gte', 1)), name='policy_sla_positive'),
+            model_name="policy",
+            constraint=models.CheckConstraint(condition=models.Q(("sla_minutes__gte", 1)), name="policy_sla_positive"),
         ),
         migrations.AddConstraint(
-            model_name='policy',
-            constraint=models.CheckConstraint(condition=models.Q(('review_threshold__gte', 1)), name='policy_review_threshold_positive'),
+            model_name="policy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("review_threshold__gte", 1)), name="policy_review_threshold_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repright',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', False), ('group__isnull', True)), models.Q(('user__isnull', True), ('group__isnull', False)), _connector='OR'), name='repright_user_xor_group'),
+            model_name="repright",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("user__isnull", False), ("group__isnull", True)),
+                    models.Q(("user__isnull", True), ("group__isnull", False)),
+                    _connector="OR",
+                ),
+                name="repright_user_xor_group",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repright',
-            constraint=models.UniqueConstraint(condition=models.Q(('user__isnull', False)), fields=('policy', 'user'), name='repright_unique_user'),
+            model_name="repright",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("user__isnull", False)), fields=("policy", "user"), name="repright_unique_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repright',
-            constraint=models.UniqueConstraint(condition=models.Q(('group__isnull', False)), fields=('policy', 'group'), name='repright_unique_group'),
+            model_name="repright",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("group__isnull", False)), fields=("policy", "group"), name="repright_unique_group"
+            ),
         ),
     ]

@@ -16,7 +16,9 @@ class Command(BaseCommand):
         database = settings.DATABASES["default"]
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"The exceptions portal runs at {url}"))
-        self.stdout.write(f"  database: {database['ENGINE'].rsplit('.', 1)[-1]} · broker: {settings.CELERY_BROKER_URL.split('://')[0]}")
+        self.stdout.write(
+            f"  database: {database['ENGINE'].rsplit('.', 1)[-1]} · broker: {settings.CELERY_BROKER_URL.split('://')[0]}"
+        )
         if settings.DEBUG:
             self.stdout.write(f"  demo logins (password for all: {DEMO_PASSWORD}):")
             for username, first, last, group, _staff in USERS:

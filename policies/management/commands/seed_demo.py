@@ -92,7 +92,12 @@ POLICIES = [
         "Custom work",
         "Custom and made-to-order work is not refundable once production has started.",
         "Custom work is made for one customer and cannot be resold; materials are bought for the order",
-        [("Material specification", "We never substitute cheaper materials: the product's durability depends on them.")],
+        [
+            (
+                "Material specification",
+                "We never substitute cheaper materials: the product's durability depends on them.",
+            )
+        ],
         [
             (1, "", "Free adjustment or re-finish of the delivered piece", ALL, "100.00", 10, 0),
             (2, "reward", "Partial refund for a promoter's unusual case", PROMOTERS, "500.00", 20, 1),
@@ -107,7 +112,10 @@ POLICIES = [
         "Every storage device we collect is destroyed with a certificate listing its serial number.",
         "Deleted or reformatted drives can still be recovered; certified destruction protects the customer from a data breach",
         [
-            ("Certificate of destruction", "Skipping the certificate leaves the customer without proof of destruction."),
+            (
+                "Certificate of destruction",
+                "Skipping the certificate leaves the customer without proof of destruction.",
+            ),
             ("Chain of custody", "Every device is documented by serial number from pickup to destruction."),
         ],
         [
@@ -164,7 +172,12 @@ class Command(BaseCommand):
         for username, first, last, group_name, staff in USERS:
             user, made = User.objects.get_or_create(
                 username=username,
-                defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com", "is_staff": staff},
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@example.com",
+                    "is_staff": staff,
+                },
             )
             if made:
                 user.set_password(DEMO_PASSWORD)
@@ -175,10 +188,19 @@ class Command(BaseCommand):
 
         calendar, made = BusinessCalendar.objects.get_or_create(
             name="UK office hours",
-            defaults={"time_zone": "Europe/London", "working_days": [1, 2, 3, 4, 5], "opens_at": "09:00", "closes_at": "17:00"},
+            defaults={
+                "time_zone": "Europe/London",
+                "working_days": [1, 2, 3, 4, 5],
+                "opens_at": "09:00",
+                "closes_at": "17:00",
+            },
         )
         created += made
-        for day, name in [("2026-12-25", "Christmas Day"), ("2026-12-28", "Boxing Day (substitute)"), ("2027-01-01", "New Year's Day")]:
+        for day, name in [
+            ("2026-12-25", "Christmas Day"),
+            ("2026-12-28", "Boxing Day (substitute)"),
+            ("2027-01-01", "New Year's Day"),
+        ]:
             created += Holiday.objects.get_or_create(calendar=calendar, date=day, defaults={"name": name})[1]
 
         problem_types = {}
@@ -214,7 +236,11 @@ class Command(BaseCommand):
                         "supplier_exceptions_allowed": supplier,
                     },
                 )[1]
-            for level, username, authority in [(1, "manager1", "250"), (1, "manager2", "2500"), (2, "director", "50000")]:
+            for level, username, authority in [
+                (1, "manager1", "250"),
+                (1, "manager2", "2500"),
+                (2, "director", "50000"),
+            ]:
                 created += ApproverLevel.objects.get_or_create(
                     policy=policy, level=level, user=users[username], defaults={"money_authority": Decimal(authority)}
                 )[1]
@@ -232,18 +258,58 @@ class Command(BaseCommand):
             return 0
         policies = {p.name: p.pk for p in Policy.objects.all()}
         demo = [
-            ("rep1", "DEMO-1001", "Harper Logistics", "Late fee", "neutral", "beyond_control", "12.50", 3,
-             "Invoice paid four days late because the bank transfer failed on their side.",
-             "Reduce the late fee by half.", "Set up a payment reminder two days before the due date."),
-            ("rep1", "DEMO-1002", "Maya Brooks", "Return window", "unhappy", "our_mistake", "180.00", 10,
-             "Jacket returned 40 days after delivery; our tracking email never arrived, so she did not know it shipped.",
-             "Full refund of the jacket.", "Check the shipping-notice emails are sent for every carrier."),
-            ("rep2", "DEMO-1003", "Northwind Clinic", "Custom-work refund", "deeply_unhappy", "our_mistake", "1200.00", 15,
-             "The custom reception desk arrived with the wrong finish and a cracked panel.",
-             "Full remake of the desk.", "Add a finish check with photos before custom pieces ship."),
-            ("rep2", "DEMO-1004", "Oak & Ivy Studio", "Contract scope", "happy", "loyalty", "900.00", 4,
-             "Long-time client asks for an extra landing page outside the statement of work.",
-             "Build the extra landing page at no charge.", "Offer a small-changes allowance in the next contract."),
+            (
+                "rep1",
+                "DEMO-1001",
+                "Harper Logistics",
+                "Late fee",
+                "neutral",
+                "beyond_control",
+                "12.50",
+                3,
+                "Invoice paid four days late because the bank transfer failed on their side.",
+                "Reduce the late fee by half.",
+                "Set up a payment reminder two days before the due date.",
+            ),
+            (
+                "rep1",
+                "DEMO-1002",
+                "Maya Brooks",
+                "Return window",
+                "unhappy",
+                "our_mistake",
+                "180.00",
+                10,
+                "Jacket returned 40 days after delivery; our tracking email never arrived, so she did not know it shipped.",
+                "Full refund of the jacket.",
+                "Check the shipping-notice emails are sent for every carrier.",
+            ),
+            (
+                "rep2",
+                "DEMO-1003",
+                "Northwind Clinic",
+                "Custom-work refund",
+                "deeply_unhappy",
+                "our_mistake",
+                "1200.00",
+                15,
+                "The custom reception desk arrived with the wrong finish and a cracked panel.",
+                "Full remake of the desk.",
+                "Add a finish check with photos before custom pieces ship.",
+            ),
+            (
+                "rep2",
+                "DEMO-1004",
+                "Oak & Ivy Studio",
+                "Contract scope",
+                "happy",
+                "loyalty",
+                "900.00",
+                4,
+                "Long-time client asks for an extra landing page outside the statement of work.",
+                "Build the extra landing page at no charge.",
+                "Offer a small-changes allowance in the next contract.",
+            ),
         ]
         count = 0
         for username, ref, customer, policy, sentiment, cause, amount, days, situation, resolution, corrective in demo:
