@@ -176,7 +176,7 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 10, minimum=60)
 X_FRAME_OPTIONS = "DENY"
 
@@ -206,7 +206,14 @@ SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 SLA_REMINDER_PERCENT = env_int("SLA_REMINDER_PERCENT", 75, minimum=1)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500, minimum=1)
 
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE = {
+    "enforce-sla": {
+        "task": "requests.tasks.enforce_sla",
+        "schedule": float(SLA_SWEEP_SECONDS),
+        # Expire before the next run, so a backlog of sweeps never stacks up behind a slow one.
+        "options": {"expires": max(1.0, SLA_SWEEP_SECONDS * 0.9)},
+    },
+}
 
 # The user the scheduled jobs act as in the audit trail.
 SYSTEM_USERNAME = env.str("SYSTEM_USERNAME", default="system")

@@ -45,6 +45,7 @@ class ExceptionTierForm(forms.ModelForm):
     class Meta:
         model = ExceptionTier
         fields = [
+            "policy",
             "level",
             "kind",
             "description",
@@ -53,6 +54,18 @@ class ExceptionTierForm(forms.ModelForm):
             "max_business_days",
             "supplier_exceptions_allowed",
         ]
+
+
+class StandaloneTierForm(ExceptionTierForm):
+    """A tier edited on its own page: its limits are checked against its policy's other tiers."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # copies the submitted values onto self.instance
+        if self.errors or not self.instance.policy_id:
+            return
+        siblings = list(ExceptionTier.objects.filter(policy_id=self.instance.policy_id).exclude(pk=self.instance.pk))
+        for error in tier_limit_errors([*siblings, self.instance]):
+            self.add_error(None, error)
 
 
 class ExceptionTierFormSet(forms.BaseInlineFormSet):
@@ -123,27 +136,11 @@ class ProblemTypeAdmin(SimpleHistoryAdmin):
 
 @admin.register(ExceptionTier)
 class ExceptionTierAdmin(SimpleHistoryAdmin):
-    form = ExceptionTierForm
+    form = StandaloneTierForm
     list_display = ["policy", "level", "kind", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
     list_filter = ["level", "kind", "policy__problem_type"]
     list_select_related = ["policy"]
     search_fields = ["policy__name", "description"]
-
-    def get_form(self, request, obj=None, **kwargs):
-        form_class = super().get_form(request, obj, **kwargs)
-
-        class TierFormWithSiblings(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                policy = cleaned.get("policy")
-                if policy is not None and not self.errors:
-                    siblings = list(policy.tiers.exclude(pk=self.instance.pk))
-                    errors = tier_limit_errors([*siblings, self.instance])
-                    if errors:
-                        raise ValidationError(errors)
-                return cleaned
-
-        return TierFormWithSiblings
 
 
 @admin.register(Control)

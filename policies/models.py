@@ -171,9 +171,10 @@ class ExceptionTier(models.Model):
             errors["kind"] = "A tier-2 exception is either a reward or a save."
         if self.level in (1, 3) and self.kind:
             errors["kind"] = "Only tier 2 has a kind (reward or save)."
-        unknown = [s for s in (self.sentiments or []) if s not in Sentiment.values]
-        if not isinstance(self.sentiments, list) or unknown:
-            errors["sentiments"] = f"Unknown sentiment(s): {', '.join(map(str, unknown)) or self.sentiments}."
+        if not isinstance(self.sentiments, list):
+            errors["sentiments"] = 'Sentiments must be a list, e.g. ["unhappy", "deeply_unhappy"].'
+        elif unknown := [s for s in self.sentiments if s not in Sentiment.values]:
+            errors["sentiments"] = f"Unknown sentiment(s): {', '.join(map(str, unknown))}."
         elif not self.sentiments:
             errors["sentiments"] = "Pick at least one customer sentiment this tier is meant for."
         if errors:

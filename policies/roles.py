@@ -67,6 +67,16 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def ensure_groups(*, group_model, permission_model) -> None:
+    """Create the role groups with their permissions; idempotent. Takes the models so that the
+    data migration (historical models) and the test suite (after a flush) share it."""
+    for group_name, perms in GROUP_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=group_name)
+        group.permissions.add(
+            *[permission_model.objects.get(content_type__app_label=app, codename=codename) for app, codename in perms]
+        )
+
+
 def can_file(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and user.has_perm(FILE_PERMISSION)
 

@@ -245,15 +245,18 @@ def _when(moment: datetime) -> str:
 
 def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
     """Lock the row and check it still waits for an approver; the first of two racing approvers wins."""
+    # Only the locked row is re-read after waiting for a racing transaction (PostgreSQL, READ
+    # COMMITTED); joined rows come from the statement's snapshot. So nothing that changes on a
+    # decision (decided_by) is joined here: it is loaded after the lock, from the fresh row.
     request = (
-        ExceptionRequest.objects.select_for_update()
-        .select_related("policy", "customer", "rep", "decided_by")
+        ExceptionRequest.objects.select_for_update(of=("self",))
+        .select_related("policy", "customer", "rep")
         .filter(pk=request_id)
         .first()
     )
     if request is None:
         raise ExceptionRequestError("That request does not exist.")
-    if request.status in (Status.APPROVED, Status.DENIED) and request.decided_by is not None:
+    if request.status in (Status.APPROVED, Status.DENIED) and request.decided_by_id is not None:
         raise ExceptionRequestError(
             f"{request.reference} was already {request.get_status_display().lower()} by "
             f"{_user_name(request.decided_by)} on {_when(request.decided_at)}: nothing to {action}."
@@ -422,7 +425,7 @@ def exception_request_answer(
     now = now or timezone.now()
     with transaction.atomic():
         request = (
-            ExceptionRequest.objects.select_for_update()
+            ExceptionRequest.objects.select_for_update(of=("self",))
             .select_related("policy", "info_requested_by")
             .get(pk=request_id)
         )

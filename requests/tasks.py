@@ -15,6 +15,20 @@ from requests.models import Notification
 logger = logging.getLogger(__name__)
 
 
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def enforce_sla() -> str:
+    """The periodic SLA sweep (beat, every SLA_SWEEP_SECONDS). Safe to run twice or at once on two workers."""
+    from requests.escalation import sla_sweep
+
+    return str(sla_sweep())
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    """Email a batch of notifications (the sweep's); each is claimed, so a rerun sends nothing twice."""
+    return sum(bool(send_notification_email(notification_id)) for notification_id in notification_ids)
+
+
 @shared_task(
     acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
 )

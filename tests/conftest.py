@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from policies import roles
 from policies.models import ApproverLevel, Control, ExceptionTier, Policy, ProblemType, RepRight
@@ -32,6 +32,8 @@ def make_user(username: str, group: str | None = None, **extra):
         username=username, password="pw", email=f"{username}@example.com", first_name=username.title(), **extra
     )
     if group:
+        # A transactional test flushes the tables, and with them the groups of the data migration.
+        roles.ensure_groups(group_model=Group, permission_model=Permission)
         user.groups.add(Group.objects.get(name=group))
     return user
 

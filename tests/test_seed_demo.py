@@ -1,0 +1,115 @@
+"""seed_demo: the demo users, policies, tiers and approvers, and a second run that writes nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from policies import roles
+from policies.models import ApproverLevel, Control, ExceptionTier, Policy
+
+EXPECTED_GROUPS = {
+    "rep1": roles.REPS,
+    "rep2": roles.REPS,
+    "manager1": roles.APPROVERS,
+    "manager2": roles.APPROVERS,
+    "director": roles.APPROVERS,
+    "admin": roles.POLICY_ADMINS,
+}
+
+
+def seed() -> None:
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+def row_counts() -> dict[str, int]:
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+@pytest.fixture
+def seeded(db):
+    seed()
+
+
+def test_seed_creates_demo_users_in_their_groups(seeded):
+    users = get_user_model().objects.filter(username__in=EXPECTED_GROUPS)
+    groups = {user.username: sorted(user.groups.values_list("name", flat=True)) for user in users}
+    assert groups == {username: [group] for username, group in EXPECTED_GROUPS.items()}
+
+
+def test_seed_admin_is_staff_and_no_one_is_superuser(seeded):
+    users = get_user_model().objects.filter(username__in=EXPECTED_GROUPS)
+    staff = {user.username: (user.is_staff, user.is_superuser) for user in users}
+    assert staff == {username: (username == "admin", False) for username in EXPECTED_GROUPS}
+
+
+def test_seed_users_can_log_in_with_the_demo_password(seeded, client):
+    from policies.management.commands.seed_demo import DEMO_PASSWORD
+
+    assert client.login(username="rep1", password=DEMO_PASSWORD) is True
+
+
+def test_seed_creates_at_least_six_policies_with_all_three_tiers(seeded):
+    policies = list(Policy.objects.all())
+    assert len(policies) >= 6
+    levels = {policy.name: sorted(set(policy.tiers.values_list("level", flat=True))) for policy in policies}
+    assert levels == {policy.name: [1, 2, 3] for policy in policies}
+
+
+def test_seed_tier_2_has_reward_and_save_on_every_policy(seeded):
+    for policy in Policy.objects.all():
+        assert sorted(policy.tiers.filter(level=2).values_list("kind", flat=True)) == ["reward", "save"], policy.name
+
+
+def test_seed_gives_every_policy_approver_levels_1_and_2(seeded):
+    levels = {
+        policy.name: sorted(set(policy.approver_levels.values_list("level", flat=True)))
+        for policy in Policy.objects.all()
+    }
+    assert levels == {name: [1, 2] for name in levels}
+    assert len(levels) >= 6
+
+
+def test_seed_certified_data_destruction_has_a_control(seeded):
+    policy = Policy.objects.get(name="Certified data destruction")
+    assert Control.objects.filter(policy=policy).count() >= 1
+
+
+def test_seed_tiers_are_valid_and_limits_never_decrease(seeded):
+    from policies.models import tier_limit_errors
+
+    for policy in Policy.objects.all():
+        tiers = list(ExceptionTier.objects.filter(policy=policy))
+        for tier in tiers:
+            tier.full_clean()
+        assert tier_limit_errors(tiers) == [], policy.name
+
+
+def test_seed_approver_levels_name_the_two_managers_and_the_director(seeded):
+    holders = set(ApproverLevel.objects.values_list("user__username", flat=True))
+    assert holders == {"manager1", "manager2", "director"}
+
+
+def test_second_seed_changes_no_row_of_any_model(seeded):
+    before = row_counts()
+
+    seed()
+
+    assert row_counts() == before
+
+
+def test_second_seed_writes_no_history(seeded):
+    historical = [model for model in apps.get_models() if model.__name__.startswith("Historical")]
+    names = {model.__name__ for model in historical}
+    assert {"HistoricalPolicy", "HistoricalExceptionTier", "HistoricalExceptionRequest", "HistoricalControl"} <= names
+    before = {model.__name__: model.objects.count() for model in historical}
+    assert before["HistoricalPolicy"] >= 6
+    assert before["HistoricalExceptionRequest"] >= 1
+
+    seed()
+
+    assert {model.__name__: model.objects.count() for model in historical} == before
