@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -212,6 +213,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SLA_SWEEP_SECONDS),
         # Expire before the next run, so a backlog of sweeps never stacks up behind a slow one.
         "options": {"expires": max(1.0, SLA_SWEEP_SECONDS * 0.9)},
+    },
+    "nightly-review-sweep": {
+        "task": "policies.tasks.nightly_review_sweep",
+        "schedule": crontab(hour=2, minute=15),
+        "options": {"expires": 3600},
+    },
+    "weekly-digest": {
+        "task": "policies.tasks.weekly_digest",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+        "options": {"expires": 6 * 3600},
     },
 }
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("requests/", include("requests.urls")),
+    path("policies/", include("policies.urls")),
 ]

@@ -355,3 +355,54 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.date:%d %b %Y})"
+
+
+class ReviewFlag(models.Model):
+    """A policy flagged for review: the same exception keeps coming ("a request that comes twice
+    says the policy is broken"). Resolved by a policy admin with a note."""
+
+    class Resolution(models.TextChoices):
+        CHANGED_POLICY = "changed_policy", "Changed the policy"
+        CHANGED_TIERS = "changed_tiers", "Changed the tiers"
+        KEPT = "kept", "Kept as is"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="review_flags")
+    cause = models.CharField(max_length=20)
+    reason = models.TextField()
+    request_ids = models.JSONField(default=list, help_text="The requests behind the flag.")
+    raised_at = models.DateTimeField()
+    owner_notified_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolution_note = models.TextField(blank=True, max_length=2000)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # At most one open flag per policy: the check that raises it is idempotent.
+            models.UniqueConstraint(
+                fields=["policy"], condition=Q(resolved_at__isnull=True), name="reviewflag_one_open_per_policy"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: {self.reason}"
+
+
+class DigestLog(models.Model):
+    """One weekly digest per owner and week: a rerun of the job sends nothing twice."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_start = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "week_start"], name="digest_once_per_week")]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.owner} (week of {self.week_start})"

@@ -151,6 +151,8 @@ def exception_request_file(
         ExceptionRequest.objects.filter(pk=request.pk).update(reference=reference)
         request.history.filter(history_type="+").update(reference=reference)
         request.reference = reference
+        if request.status == Status.GRANTED:
+            _check_review_on_commit(policy.pk)
     return request
 
 
@@ -168,6 +170,13 @@ def exception_request_preview(
     if decision.outcome is Outcome.PENDING:
         due = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=calendar_spec(policy))
     return decision, due
+
+
+def _check_review_on_commit(policy_id: int) -> None:
+    """A grant may make the policy's pattern repeat: check it once the grant is committed."""
+    from policies.tasks import check_policy_review
+
+    transaction.on_commit(lambda: check_policy_review.delay(policy_id))
 
 
 def _policy_version(policy: Policy) -> int | None:
@@ -354,6 +363,8 @@ def exception_request_decide(
         request._history_user = approver
         request._change_reason = f"{verb} by {_user_name(approver)}{behalf}: {note}"[:1000]
         request.save()
+        if approve:
+            _check_review_on_commit(request.policy_id)
         notify(
             user=request.rep,
             request=request,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django import template
 from django.utils import timezone
 
+from policies.analysis import format_duration
 from policies.routing import money as format_money
 from requests import sla
 from requests.models import ExceptionRequest
@@ -52,6 +53,16 @@ def sla_badge(req: ExceptionRequest, now: datetime | None = None) -> dict:
     if req.breached_level and state is not sla.SlaState.BREACHED:
         label = f"{label} · breached at level {req.breached_level}"
     return {"label": label, "css": css, "state": str(state)}
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    return format_duration(value) or "—"
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key) if mapping else None
 
 
 @register.filter

@@ -6,12 +6,15 @@ Idempotent: it only creates what is missing, so a second run writes nothing
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from policies import roles
 from policies.models import (
@@ -249,6 +252,72 @@ class Command(BaseCommand):
         created += self.seed_requests(users)
         return created
 
+    def seed_history(self, users: dict, policies: dict[str, int]) -> int:
+        """Past requests filed, decided and sometimes escalated through the real services."""
+        from policies.services import review_sweep
+        from requests.escalation import sla_sweep
+        from requests.models import ExceptionRequest, Notification, Status
+        from requests.services import (
+            ExceptionRequestError,
+            FilingFacts,
+            exception_request_decide,
+            exception_request_file,
+        )
+
+        rng = random.Random(20261123)
+        now = timezone.now()
+        filed_ids = []
+        for row in _seed_history_rows(rng, now):
+            try:
+                request = exception_request_file(
+                    rep=users[row["rep"]],
+                    facts=FilingFacts(
+                        customer_ref=f"DEMO-H{HISTORY_CUSTOMERS.index(row['customer']) + 1:03d}",
+                        customer_name=row["customer"],
+                        policy_id=policies[row["policy"]],
+                        sentiment=row["sentiment"],
+                        cause=row["cause"],
+                        situation="Customer asked for an exception (demo history).",
+                        resolution_requested="An exception to the policy",
+                        amount=row["amount"],
+                        business_days=row["days"],
+                        supplier_exception=False,
+                        alternative_offered="Store credit",
+                        corrective_action="Review the process that caused it",
+                    ),
+                    now=row["filed"],
+                )
+            except ExceptionRequestError:
+                continue
+            filed_ids.append(request.pk)
+            if request.status != Status.PENDING:
+                continue
+            decided_at = row["filed"] + timedelta(minutes=row["decide_after"])
+            if row["breach"]:
+                sla_sweep(now=row["filed"] + timedelta(minutes=125))
+                decided_at = row["filed"] + timedelta(minutes=125 + row["decide_after"])
+            request.refresh_from_db()
+            approver = users["director"] if request.approval_level == 2 else users["manager2"]
+            approve = row["approve"] and request.amount <= Decimal("2500")
+            try:
+                exception_request_decide(
+                    request_id=request.pk,
+                    approver=approver,
+                    approve=approve,
+                    note="Fits the situation" if approve else "Outside what we can do",
+                    alternative="" if approve else "Store credit for half the amount",
+                    now=decided_at,
+                )
+            except ExceptionRequestError:
+                continue
+        # The demo's past is already told: no unread pile, no emails for it.
+        Notification.objects.filter(request_id__in=filed_ids).update(read_at=now, emailed_at=now)
+        ExceptionRequest.objects.filter(
+            pk__in=filed_ids, message_sent_at__isnull=True, status__in=[Status.GRANTED, Status.APPROVED, Status.DENIED]
+        ).update(message_sent_at=now)
+        review_sweep(now=now)
+        return len(filed_ids)
+
     def seed_requests(self, users: dict) -> int:
         """A few requests so that the queue and "my requests" are not empty on first login."""
         from requests.models import Customer
@@ -311,7 +380,7 @@ class Command(BaseCommand):
                 "Offer a small-changes allowance in the next contract.",
             ),
         ]
-        count = 0
+        count = self.seed_history(users, policies)
         for username, ref, customer, policy, sentiment, cause, amount, days, situation, resolution, corrective in demo:
             exception_request_file(
                 rep=users[username],
@@ -332,6 +401,46 @@ class Command(BaseCommand):
             )
             count += 1
         return count
+
+
+HISTORY_CUSTOMERS = [
+    "Harbour Dental",
+    "Lena Fischer",
+    "Quayside Books",
+    "Tomás Ortega",
+    "Brightwater Gym",
+    "Priya Nair",
+    "Old Mill Bakery",
+    "Jonas Berg",
+    "Kestrel Architects",
+    "Amara Okoye",
+    "Fenwick & Daughters",
+    "Chen Wei",
+]
+
+
+def _seed_history_rows(rng: random.Random, today: datetime) -> list[dict]:
+    """Four months of past requests, so that the analysis has something to show on first login."""
+    rows = []
+    for n in range(32):
+        filed = today - timedelta(days=rng.randint(1, 120), hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
+        rows.append(
+            {
+                "filed": filed,
+                "rep": rng.choice(["rep1", "rep1", "rep2"]),
+                "customer": rng.choice(HISTORY_CUSTOMERS),
+                "policy": rng.choice([p[0] for p in POLICIES]),
+                "sentiment": rng.choice(["amazed", "happy", "neutral", "unhappy", "unhappy", "deeply_unhappy"]),
+                "cause": rng.choice(["our_mistake", "our_mistake", "beyond_control", "loyalty", "extra_value"]),
+                "amount": Decimal(rng.choice([0, 15, 25, 40, 60, 90, 150, 220, 400, 900, 1800])),
+                "days": rng.choice([0, 0, 1, 2, 3, 5, 8]),
+                "decide_after": rng.randint(8, 115),
+                "breach": rng.random() < 0.15,
+                "approve": rng.random() < 0.8,
+                "n": n,
+            }
+        )
+    return sorted(rows, key=lambda r: r["filed"])
 
 
 def _slug(name: str) -> str:

@@ -1,0 +1,263 @@
+"""Learning from exceptions: figures per problem type and per policy, trends, frequent askers.
+
+Every figure comes from database aggregation (values/annotate, window functions
+for percentiles), so the page issues a bounded number of queries whatever the
+number of requests. The functions are selectors: they read, never write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Ceil, Coalesce, Concat, RowNumber, TruncWeek
+from django.utils import timezone
+
+from requests.models import Cause, Escalation, ExceptionRequest, Status
+
+GRANTED = Q(status__in=[Status.GRANTED, Status.APPROVED])
+DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
+STILL_OPEN = Q(status__in=[Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP])
+WENT_TO_APPROVER = Q(approval_level__isnull=False)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+    problem_type_id: int | None = None
+
+    @property
+    def start_at(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.start, time.min))
+
+    @property
+    def end_at(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def format_duration(value: timedelta | None) -> str:
+    """A time to decision as people read it: "45 min", "2 h 05 min", "3 d 4 h"."""
+    if not isinstance(value, timedelta):
+        return ""  # no decision in the group (templates pass "" for a missing key)
+    minutes = int(value.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def requests_in(period: Period) -> QuerySet[ExceptionRequest]:
+    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at)
+    if period.problem_type_id:
+        rows = rows.filter(policy__problem_type_id=period.problem_type_id)
+    return rows
+
+
+def _figures() -> dict:
+    """The counts every summary row carries, as aggregate expressions."""
+    return {
+        "filed": Count("pk"),
+        "granted_by_rep": Count("pk", filter=Q(status=Status.GRANTED)),
+        "approved": Count("pk", filter=Q(status=Status.APPROVED)),
+        "denied": Count("pk", filter=Q(status=Status.DENIED)),
+        "pending": Count("pk", filter=STILL_OPEN),
+        "money_granted": Coalesce(
+            Sum("amount", filter=GRANTED), Value(Decimal("0")), output_field=ExceptionRequest._meta.get_field("amount")
+        ),
+        "went_to_approver": Count("pk", filter=WENT_TO_APPROVER),
+        "sla_kept": Count("pk", filter=WENT_TO_APPROVER & Q(breached_level__isnull=True)),
+        "tier1": Count("pk", filter=Q(tier_level=1, beyond_all_tiers=False)),
+        "tier2_reward": Count("pk", filter=Q(tier_level=2, tier_kind="reward")),
+        "tier2_save": Count("pk", filter=Q(tier_level=2, tier_kind="save")),
+        "tier3": Count("pk", filter=Q(tier_level=3)),
+        "beyond": Count("pk", filter=Q(beyond_all_tiers=True)),
+        **{f"cause_{c.value}": Count("pk", filter=Q(cause=c.value)) for c in Cause},
+    }
+
+
+def _with_rates(row: dict) -> dict:
+    kept, sent = row["sla_kept"], row["went_to_approver"]
+    # No request went to an approver: there is no SLA to keep, so no percentage (not 0%, not 100%).
+    row["sla_kept_pct"] = round(100 * kept / sent, 1) if sent else None
+    return row
+
+
+def _decision_time() -> ExpressionWrapper:
+    return ExpressionWrapper(F("decided_at") - F("filed_at"), output_field=DurationField())
+
+
+def decision_time_percentiles(
+    rows: QuerySet[ExceptionRequest], group: str | None
+) -> dict[object, dict[str, timedelta]]:
+    """Median and 90th percentile of time to an approver's decision, per group, by nearest rank.
+
+    One query per percentile: rank each decided request within its group by its
+    decision time (window functions), and keep the row at rank ceil(p * n).
+    """
+    decided = rows.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
+    partition = [F(group)] if group else None
+    ranked = decided.annotate(
+        duration=_decision_time(),
+        rank=Window(RowNumber(), partition_by=partition, order_by=[_decision_time().asc(), F("pk").asc()]),
+        group_size=Window(Count("pk"), partition_by=partition),
+    )
+    result: dict[object, dict[str, timedelta]] = {}
+    for label, share in (("median", 0.5), ("p90", 0.9)):
+        at_rank = ranked.filter(rank=Ceil(F("group_size") * share)).values(*([group] if group else []), "duration")
+        for row in at_rank:
+            result.setdefault(row[group] if group else None, {})[label] = row["duration"]
+    return result
+
+
+def breaches_per_level(rows: QuerySet[ExceptionRequest], group: str) -> dict[object, dict[int, int]]:
+    breaches = (
+        Escalation.objects.filter(request__in=rows.values("pk"))
+        .values(f"request__{group}", "from_level")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    result: dict[object, dict[int, int]] = {}
+    for row in breaches:
+        result.setdefault(row[f"request__{group}"], {})[row["from_level"]] = row["n"]
+    return result
+
+
+def summary(period: Period, *, by: str) -> list[dict]:
+    """One row per problem type (``by="problem_type"``) or per policy (``by="policy"``)."""
+    group = "policy__problem_type" if by == "problem_type" else "policy"
+    label = "policy__problem_type__name" if by == "problem_type" else "policy__name"
+    rows = requests_in(period)
+    table = list(rows.values(group, label).annotate(**_figures()).order_by("-filed", label))
+    times = decision_time_percentiles(rows, group)
+    breaches = breaches_per_level(rows, group)
+    for row in table:
+        row["key"], row["name"] = row.pop(group), row.pop(label)
+        row.update(times.get(row["key"], {}))
+        row["breaches"] = breaches.get(row["key"], {})
+        _with_rates(row)
+    return table
+
+
+def totals(period: Period) -> dict:
+    rows = requests_in(period)
+    figures = rows.aggregate(**_figures())
+    figures.update(decision_time_percentiles(rows, None).get(None, {}))
+    figures["breaches"] = {
+        r["from_level"]: r["n"]
+        for r in Escalation.objects.filter(request__in=rows.values("pk"))
+        .values("from_level")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    return _with_rates(figures)
+
+
+def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
+    """Exceptions filed per week and problem type: (weeks, [{name, counts: [..per week..]}])."""
+    rows = (
+        requests_in(period)
+        .annotate(week=TruncWeek("filed_at"))
+        .values("week", "policy__problem_type__name")
+        .annotate(n=Count("pk"))
+        .order_by("week")
+    )
+    first = period.start - timedelta(days=period.start.weekday())
+    weeks = [first + timedelta(weeks=i) for i in range((period.end - first).days // 7 + 1)]
+    series: dict[str, dict[date, int]] = {}
+    for row in rows:
+        week = row["week"].date() if isinstance(row["week"], datetime) else row["week"]
+        series.setdefault(row["policy__problem_type__name"], {})[week] = row["n"]
+    return weeks, [
+        {"name": name, "counts": [by_week.get(w, 0) for w in weeks]} for name, by_week in sorted(series.items())
+    ]
+
+
+def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
+    return list(
+        requests_in(period)
+        .values("customer__external_ref", "customer__name")
+        .annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED), policies=Count("policy", distinct=True))
+        .filter(filed__gte=2)
+        .order_by("-filed", "customer__name")[:limit]
+    )
+
+
+def reps_granting(period: Period, limit: int = 10) -> list[dict]:
+    rows = (
+        requests_in(period)
+        .filter(status=Status.GRANTED)
+        .values("rep__username")
+        .annotate(
+            name=Concat("rep__first_name", Value(" "), "rep__last_name", output_field=CharField()),
+            granted=Count("pk"),
+            money=Sum("amount"),
+        )
+        .order_by("-granted", "rep__username")[:limit]
+    )
+    return [{**row, "name": row["name"].strip() or row["rep__username"]} for row in rows]
+
+
+def approver_decision_times(period: Period) -> list[dict]:
+    rows = requests_in(period).filter(DECIDED_BY_APPROVER)
+    table = list(
+        rows.values("decided_by", "decided_by__username", "decided_by__first_name", "decided_by__last_name")
+        .annotate(
+            decided=Count("pk"),
+            approved=Count("pk", filter=Q(status=Status.APPROVED)),
+            denied=Count("pk", filter=Q(status=Status.DENIED)),
+            on_time=Count("pk", filter=Q(breached_level__isnull=True)),
+        )
+        .order_by("-decided")
+    )
+    times = decision_time_percentiles(rows, "decided_by")
+    for row in table:
+        full = f"{row.pop('decided_by__first_name')} {row.pop('decided_by__last_name')}".strip()
+        row["name"] = full or row["decided_by__username"]
+        row.update(times.get(row["decided_by"], {}))
+    return table
+
+
+def top_policies(period: Period, limit: int = 10) -> list[dict]:
+    return list(
+        requests_in(period).values("policy__name").annotate(n=Count("pk")).order_by("-n", "policy__name")[:limit]
+    )
+
+
+def request_rows(period: Period) -> QuerySet[ExceptionRequest]:
+    """The filtered list of requests, for the CSV export."""
+    return (
+        requests_in(period)
+        .select_related("customer", "policy", "policy__problem_type", "rep", "decided_by")
+        .annotate(
+            tier_code=Case(
+                When(beyond_all_tiers=True, then=Value(0)),
+                default=Coalesce("tier_level", Value(0)),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("filed_at", "pk")
+    )

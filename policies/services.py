@@ -1,0 +1,185 @@
+"""Writes about policies: review flags and their resolution, the weekly digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+
+from policies.models import DigestLog, Policy, ReviewFlag
+from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest, Notification
+
+
+class PolicyError(Exception):
+    """A rule refused the change; nothing was written. The message is for people."""
+
+
+@dataclass(frozen=True)
+class FlagOutcome:
+    flag: ReviewFlag | None
+    raised: bool
+
+
+def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagOutcome:
+    """Flag the policy when it received its review threshold of granted exceptions with the same
+    cause within its review window. Idempotent: one open flag per policy, the owner told once.
+
+    Exceptions granted before the policy's last review do not count again: "kept as is" must not
+    be undone by the very requests that were reviewed.
+    """
+    from requests.services import notify, system_user
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        policy = Policy.objects.select_for_update().select_related("owner").get(pk=policy_id)
+        open_flag = policy.review_flags.filter(resolved_at__isnull=True).first()
+        if open_flag is not None:
+            return FlagOutcome(open_flag, raised=False)
+        since = now - timedelta(days=policy.review_window_days)
+        last_review = (
+            policy.review_flags.filter(resolved_at__isnull=False)
+            .order_by("-resolved_at")
+            .values_list("resolved_at", flat=True)
+            .first()
+        )
+        if last_review and last_review > since:
+            since = last_review
+        granted = ExceptionRequest.objects.filter(
+            policy=policy, status__in=GRANTED_STATUSES, decided_at__gte=since, decided_at__lte=now
+        )
+        repeated = (
+            granted.values("cause")
+            .annotate(n=Count("pk"))
+            .filter(n__gte=policy.review_threshold)
+            .order_by("-n", "cause")
+            .first()
+        )
+        if repeated is None:
+            return FlagOutcome(None, raised=False)
+        cause = repeated["cause"]
+        behind = list(granted.filter(cause=cause).order_by("decided_at").values_list("pk", "reference"))
+        reason = (
+            f"{repeated['n']} exceptions with the cause “{Cause(cause).label.lower()}” within {policy.review_window_days} days "
+            f"({', '.join(ref for _, ref in behind)}): a request that comes twice says the policy is broken."
+        )
+        flag = ReviewFlag(
+            policy=policy, cause=cause, reason=reason, request_ids=[pk for pk, _ in behind], raised_at=now
+        )
+        flag._history_user = system_user()
+        try:
+            with transaction.atomic():
+                flag.save()
+        except IntegrityError:
+            # Another worker raised it first (the one-open-flag constraint).
+            return FlagOutcome(policy.review_flags.filter(resolved_at__isnull=True).first(), raised=False)
+        policy.needs_review = True
+        policy.review_reason = reason
+        policy._history_user = flag._history_user
+        policy._change_reason = "Flagged for review"
+        policy.save()
+        if policy.owner_id and policy.owner.is_active:
+            notify(
+                user=policy.owner,
+                request=None,
+                kind=Notification.Kind.REVIEW_FLAG,
+                text=f"“{policy.name}” was flagged for review: {reason}",
+            )
+        flag.owner_notified_at = now
+        flag.save_without_historical_record(update_fields=["owner_notified_at"])
+    return FlagOutcome(flag, raised=True)
+
+
+def policy_review_resolve(*, flag_id: int, admin: AbstractBaseUser, resolution: str, note: str) -> ReviewFlag:
+    """A policy admin marks a flagged policy as reviewed; the flag and the resolution stay in history."""
+    note = note.strip()
+    if resolution not in ReviewFlag.Resolution.values:
+        raise PolicyError("Choose what the review changed: the policy, the tiers, or nothing.")
+    if not note:
+        raise PolicyError("Write a short note on what was reviewed.")
+    with transaction.atomic():
+        flag = ReviewFlag.objects.select_for_update().select_related("policy").filter(pk=flag_id).first()
+        if flag is None:
+            raise PolicyError("That review flag does not exist.")
+        if flag.resolved_at is not None:
+            raise PolicyError(f"This flag was already resolved on {timezone.localtime(flag.resolved_at):%d %b %Y}.")
+        flag.resolved_at = timezone.now()
+        flag.resolved_by = admin
+        flag.resolution = resolution
+        flag.resolution_note = note
+        flag._history_user = admin
+        flag.save()
+        policy = Policy.objects.select_for_update().get(pk=flag.policy_id)
+        policy.needs_review = False
+        policy.review_reason = ""
+        policy._history_user = admin
+        policy._change_reason = f"Reviewed: {ReviewFlag.Resolution(resolution).label.lower()}. {note}"[:1000]
+        policy.save()
+    return flag
+
+
+def review_sweep(*, now: datetime | None = None) -> int:
+    """The nightly check of every active policy; returns how many flags were raised."""
+    return sum(
+        policy_review_check(policy_id=pk, now=now).raised
+        for pk in Policy.objects.filter(active=True).values_list("pk", flat=True)
+    )
+
+
+def weekly_digest_send(*, today: date | None = None) -> int:
+    """Email each policy owner their policies' figures for the last 7 days and their open flags,
+    once per owner and week (DigestLog claims it)."""
+    from policies.analysis import Period, summary
+
+    today = today or timezone.localdate()
+    week_start = today - timedelta(days=today.weekday())
+    period = Period(start=today - timedelta(days=7), end=today - timedelta(days=1))
+    by_policy = {row["key"]: row for row in summary(period, by="policy")}
+    sent = 0
+    owners = (
+        Policy.objects.filter(owner__isnull=False, owner__is_active=True).values_list("owner", flat=True).distinct()
+    )
+    for owner_id in owners:
+        try:
+            with transaction.atomic():
+                DigestLog.objects.create(owner_id=owner_id, week_start=week_start)
+                policies = list(Policy.objects.filter(owner_id=owner_id).select_related("owner").order_by("name"))
+                owner = policies[0].owner
+                if not owner.email:
+                    continue
+                send_mail(
+                    subject=f"[Exceptions portal] Your policies, week of {week_start:%d %b %Y}",
+                    message=_digest_text(policies, by_policy, period),
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    recipient_list=[owner.email],
+                )
+                sent += 1
+        except IntegrityError:
+            continue  # already sent this week
+    return sent
+
+
+def _digest_text(policies: list[Policy], by_policy: dict, period) -> str:
+    lines = [f"Exceptions filed under your policies from {period.start:%d %b} to {period.end:%d %b %Y}:", ""]
+    for policy in policies:
+        row = by_policy.get(policy.pk)
+        if row:
+            lines.append(
+                f"- {policy.name}: {row['filed']} filed, {row['granted_by_rep']} granted by reps, "
+                f"{row['approved']} approved, {row['denied']} denied, {row['pending']} pending, "
+                f"{sum(row['breaches'].values())} SLA breach(es)."
+            )
+        else:
+            lines.append(f"- {policy.name}: no exceptions.")
+    flags = ReviewFlag.objects.filter(policy__in=policies, resolved_at__isnull=True).select_related("policy")
+    if flags:
+        lines += ["", "Flagged for review:"]
+        lines += [f"- {flag.policy.name}: {flag.reason}" for flag in flags]
+    lines += ["", f"Analysis: {settings.PORTAL_BASE_URL.rstrip('/')}{reverse('policies:analysis')}"]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""The analysis page, its CSV exports, and marking a flagged policy as reviewed."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from policies import analysis, charts, roles
+from policies.forms import AnalysisFilterForm, ResolveFlagForm
+from policies.models import ReviewFlag
+from policies.services import PolicyError, policy_review_resolve
+from requests.models import Cause, ExceptionRequest
+
+
+@permission_required(roles.ANALYSIS_PERMISSION, raise_exception=True)
+@require_GET
+def analysis_page(request: HttpRequest) -> HttpResponse:
+    form = AnalysisFilterForm(request.GET or None)
+    period = form.period_or_default()
+    export = request.GET.get("export")
+    if export:
+        return _export(export, period)
+    weeks, trend = analysis.weekly_trend(period)
+    top = analysis.top_policies(period)
+    flags = list(ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("policy").order_by("-raised_at"))
+    behind = {
+        r.pk: r
+        for r in ExceptionRequest.objects.filter(pk__in=[pk for f in flags for pk in f.request_ids]).only(
+            "pk", "reference"
+        )
+    }
+    for flag in flags:
+        flag.requests = [behind[pk] for pk in flag.request_ids if pk in behind]
+    query = request.GET.copy()
+    query.pop("export", None)
+    context = {
+        "form": form,
+        "period": period,
+        "totals": analysis.totals(period),
+        "by_problem_type": analysis.summary(period, by="problem_type"),
+        "by_policy": analysis.summary(period, by="policy"),
+        "weeks": weeks,
+        "trend": trend,
+        "trend_chart": charts.line_chart(weeks, trend),
+        "top_policies": top,
+        "top_chart": charts.bar_chart([(row["policy__name"], row["n"]) for row in top], width=480, label_width=190),
+        "customers": analysis.frequent_customers(period),
+        "reps": analysis.reps_granting(period),
+        "approvers": analysis.approver_decision_times(period),
+        "flags": flags,
+        "causes": list(Cause),
+        "can_resolve": request.user.has_perm("policies.change_policy"),
+        "resolve_form": ResolveFlagForm(),
+        "query": query.urlencode(),
+        "active_nav": "analysis",
+    }
+    return render(request, "policies/analysis.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe(value: object) -> object:
+    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _summary_rows(rows: list[dict], label: str):
+    causes = [c for c in Cause]
+    yield [
+        label,
+        "filed",
+        "granted by reps",
+        "approved",
+        "denied",
+        "pending",
+        "tier 1",
+        "tier 2 reward",
+        "tier 2 save",
+        "tier 3",
+        "beyond all tiers",
+        *[f"cause: {c.label}" for c in causes],
+        "money granted",
+        "median time to decision",
+        "90th percentile time to decision",
+        "SLA kept %",
+        "breaches per level",
+    ]
+    for row in rows:
+        yield [
+            row["name"],
+            row["filed"],
+            row["granted_by_rep"],
+            row["approved"],
+            row["denied"],
+            row["pending"],
+            row["tier1"],
+            row["tier2_reward"],
+            row["tier2_save"],
+            row["tier3"],
+            row["beyond"],
+            *[row[f"cause_{c.value}"] for c in causes],
+            row["money_granted"],
+            analysis.format_duration(row.get("median")),
+            analysis.format_duration(row.get("p90")),
+            "" if row["sla_kept_pct"] is None else row["sla_kept_pct"],
+            "; ".join(f"level {level}: {n}" for level, n in sorted(row["breaches"].items())),
+        ]
+
+
+def _export(name: str, period: analysis.Period) -> HttpResponse:
+    tables = {
+        "problem_types": lambda: _summary_rows(analysis.summary(period, by="problem_type"), "problem type"),
+        "policies": lambda: _summary_rows(analysis.summary(period, by="policy"), "policy"),
+        "customers": lambda: (
+            [["customer reference", "customer", "filed", "granted", "policies"]]
+            + [
+                [r["customer__external_ref"], r["customer__name"], r["filed"], r["granted"], r["policies"]]
+                for r in analysis.frequent_customers(period, limit=1000)
+            ]
+        ),
+        "reps": lambda: (
+            [["rep", "granted at once", "money granted"]]
+            + [[r["name"], r["granted"], r["money"]] for r in analysis.reps_granting(period, limit=1000)]
+        ),
+        "approvers": lambda: (
+            [["approver", "decided", "approved", "denied", "within SLA", "median time to decision", "90th percentile"]]
+            + [
+                [
+                    r["name"],
+                    r["decided"],
+                    r["approved"],
+                    r["denied"],
+                    r["on_time"],
+                    analysis.format_duration(r.get("median")),
+                    analysis.format_duration(r.get("p90")),
+                ]
+                for r in analysis.approver_decision_times(period)
+            ]
+        ),
+        "requests": lambda: _request_rows(period),
+    }
+    if name not in tables:
+        return HttpResponse(
+            f"Unknown export “{name}”. Choose one of: {', '.join(tables)}.", status=400, content_type="text/plain"
+        )
+    writer = csv.writer(_Echo())
+    filename = f"exceptions-{name}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    response = StreamingHttpResponse(
+        (writer.writerow([_safe(v) for v in row]) for row in tables[name]()), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _request_rows(period: analysis.Period):
+    yield [
+        "reference",
+        "filed at",
+        "customer reference",
+        "customer",
+        "policy",
+        "problem type",
+        "rep",
+        "sentiment",
+        "cause",
+        "tier",
+        "amount",
+        "business days",
+        "status",
+        "approval level",
+        "breached at level",
+        "decided at",
+        "decided by",
+    ]
+    for r in analysis.request_rows(period).iterator(chunk_size=2000):
+        yield [
+            r.reference,
+            r.filed_at.isoformat(),
+            r.customer.external_ref,
+            r.customer.name,
+            r.policy.name,
+            r.policy.problem_type.name,
+            r.rep.get_username(),
+            r.get_sentiment_display(),
+            r.get_cause_display(),
+            r.tier_label,
+            r.amount,
+            r.business_days,
+            r.get_status_display(),
+            r.approval_level or "",
+            r.breached_level or "",
+            r.decided_at.isoformat() if r.decided_at else "",
+            r.decided_by.get_username() if r.decided_by else "",
+        ]
+
+
+@permission_required("policies.change_policy", raise_exception=True)
+@require_POST
+def flag_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    form = ResolveFlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what the review changed and write a short note (at most 2,000 characters).")
+        return redirect("policies:analysis")
+    try:
+        flag = policy_review_resolve(flag_id=pk, admin=request.user, **form.cleaned_data)
+    except PolicyError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"“{flag.policy.name}” marked as reviewed: {flag.get_resolution_display().lower()}.")
+    return redirect("policies:analysis")
