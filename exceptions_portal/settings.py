@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "exceptions_portal.middleware.BrowserTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "exceptions_portal.urls"
