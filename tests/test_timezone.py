@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.urls import reverse
@@ -11,7 +10,7 @@ from django.urls import reverse
 from requests.services import exception_request_file
 from tests.conftest import facts
 
-FILED = datetime(2026, 7, 1, 10, 0, tzinfo=dt_timezone.utc)
+FILED = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 
 
 def test_request_page_shows_times_in_the_browsers_time_zone(client, rep, policy):
