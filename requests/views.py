@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -127,23 +129,20 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def request_message(request: HttpRequest, pk: int) -> HttpResponse:
-    exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    _refuse_to_outsider(request, pk)
     form = CustomerMessageForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("requests:detail", pk=pk)
-    try:
-        services.customer_message_save(
-            request_id=exception_request.pk,
-            rep=request.user,
-            text=form.cleaned_data["text"],
-            send="send" in request.POST,
-        )
-    except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, "Message marked as sent." if "send" in request.POST else "Draft saved.")
-    return redirect("requests:detail", pk=pk)
+    send = "send" in request.POST
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.customer_message_save(
+            request_id=pk, rep=request.user, text=form.cleaned_data["text"], send=send
+        ),
+        "Message marked as sent." if send else "Draft saved.",
+    )
 
 
 @require_GET
@@ -176,6 +175,17 @@ def queue(request: HttpRequest) -> HttpResponse:
         "requests/queue.html",
         {"page": page, "filters": filters, "active_nav": "queue", "now": timezone.now(), "query": query.urlencode()},
     )
+
+
+def _act_on_request(request: HttpRequest, pk: int, action: Callable[[], object], success: str) -> HttpResponse:
+    """Call a service; its refusal becomes an error message, and the user lands back on the request."""
+    try:
+        action()
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, success)
+    return redirect("requests:detail", pk=pk)
 
 
 def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
@@ -214,15 +224,12 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
 def request_claim(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
     release = request.POST.get("action") == "release"
-    try:
-        services.exception_request_claim(request_id=pk, approver=request.user, release=release)
-    except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(
-            request, "Released: colleagues may pick it up." if release else "Claimed: colleagues see you are on it."
-        )
-    return redirect("requests:detail", pk=pk)
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.exception_request_claim(request_id=pk, approver=request.user, release=release),
+        "Released: colleagues may pick it up." if release else "Claimed: colleagues see you are on it.",
+    )
 
 
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
@@ -233,13 +240,14 @@ def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Write the question for the rep (at most 2,000 characters).")
         return redirect("requests:detail", pk=pk)
-    try:
-        services.exception_request_ask(request_id=pk, approver=request.user, question=form.cleaned_data["question"])
-    except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, "Question sent. The SLA clock is paused until the rep answers.")
-    return redirect("requests:detail", pk=pk)
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.exception_request_ask(
+            request_id=pk, approver=request.user, question=form.cleaned_data["question"]
+        ),
+        "Question sent. The SLA clock is paused until the rep answers.",
+    )
 
 
 @require_POST
@@ -249,13 +257,12 @@ def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Write your answer (at most 2,000 characters).")
         return redirect("requests:detail", pk=pk)
-    try:
-        services.exception_request_answer(request_id=pk, rep=request.user, answer=form.cleaned_data["answer"])
-    except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, "Answer sent: the request is back in the approver's queue.")
-    return redirect("requests:detail", pk=pk)
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.exception_request_answer(request_id=pk, rep=request.user, answer=form.cleaned_data["answer"]),
+        "Answer sent: the request is back in the approver's queue.",
+    )
 
 
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
