@@ -217,6 +217,11 @@ CELERY_BEAT_SCHEDULE = {
         # Expire before the next run, so a backlog of sweeps never stacks up behind a slow one.
         "options": {"expires": max(1.0, SLA_SWEEP_SECONDS * 0.9)},
     },
+    "resend-unsent-emails": {
+        "task": "requests.tasks.resend_unsent_emails",
+        "schedule": 300.0,
+        "options": {"expires": 270},
+    },
     "nightly-review-sweep": {
         "task": "policies.tasks.nightly_review_sweep",
         "schedule": crontab(hour=2, minute=15),

@@ -16,6 +16,7 @@ PRESETS = [
     ("custom", "Custom dates"),
 ]
 MAX_DAYS = 5 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
 
 class AnalysisFilterForm(forms.Form):
@@ -36,6 +37,10 @@ class AnalysisFilterForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        for name in ("start", "end"):
+            day = cleaned.get(name)
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise forms.ValidationError(f"Choose dates between {EARLIEST:%d %b %Y} and {LATEST:%d %b %Y}.")
         if (cleaned.get("period") or "30") == "custom":
             start, end = cleaned.get("start"), cleaned.get("end")
             if not start or not end:

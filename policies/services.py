@@ -38,7 +38,7 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
 
     now = now or timezone.now()
     with transaction.atomic():
-        policy = Policy.objects.select_for_update().select_related("owner").get(pk=policy_id)
+        policy = Policy.objects.select_for_update(of=("self",)).select_related("owner").get(pk=policy_id)
         open_flag = policy.review_flags.filter(resolved_at__isnull=True).first()
         if open_flag is not None:
             return FlagOutcome(open_flag, raised=False)
@@ -143,7 +143,10 @@ def weekly_digest_send(*, today: date | None = None) -> int:
     by_policy = {row["key"]: row for row in summary(period, by="policy")}
     sent = 0
     owners = (
-        Policy.objects.filter(owner__isnull=False, owner__is_active=True).values_list("owner", flat=True).distinct()
+        Policy.objects.filter(owner__isnull=False, owner__is_active=True)
+        .order_by()
+        .values_list("owner", flat=True)
+        .distinct()
     )
     for owner_id in owners:
         try:

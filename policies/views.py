@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -67,6 +68,11 @@ class _Echo:
         return value
 
 
+def _money(value: Decimal | None) -> str:
+    # SQLite returns sums as floats-in-decimals (30.6000000000000): exports always show cents.
+    return f"{Decimal(value or 0):.2f}"
+
+
 def _safe(value: object) -> object:
     """Neutralise spreadsheet formulas in exported text (CSV injection)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -109,7 +115,7 @@ def _summary_rows(rows: list[dict], label: str):
             row["tier3"],
             row["beyond"],
             *[row[f"cause_{c.value}"] for c in causes],
-            row["money_granted"],
+            _money(row["money_granted"]),
             analysis.format_duration(row.get("median")),
             analysis.format_duration(row.get("p90")),
             "" if row["sla_kept_pct"] is None else row["sla_kept_pct"],
@@ -130,7 +136,7 @@ def _export(name: str, period: analysis.Period) -> HttpResponse:
         ),
         "reps": lambda: (
             [["rep", "granted at once", "money granted"]]
-            + [[r["name"], r["granted"], r["money"]] for r in analysis.reps_granting(period, limit=1000)]
+            + [[r["name"], r["granted"], _money(r["money"])] for r in analysis.reps_granting(period, limit=1000)]
         ),
         "approvers": lambda: (
             [["approver", "decided", "approved", "denied", "within SLA", "median time to decision", "90th percentile"]]
@@ -194,7 +200,7 @@ def _request_rows(period: analysis.Period):
             r.get_sentiment_display(),
             r.get_cause_display(),
             r.tier_label,
-            r.amount,
+            _money(r.amount),
             r.business_days,
             r.get_status_display(),
             r.approval_level or "",

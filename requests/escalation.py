@@ -33,7 +33,7 @@ from policies.models import ApproverLevel, Policy
 from policies.selectors import calendar_spec, policies_with_rules
 from requests import sla
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
-from requests.services import system_user
+from requests.services import chunked, system_user
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,10 @@ def _queue_emails(notifications: list[Notification]) -> None:
         return
     from requests.tasks import send_notification_emails
 
-    ids = [n.pk for n in notifications]
-    transaction.on_commit(lambda: send_notification_emails.delay(ids))
+    # Small chunks: a task stays well inside its time limit, and a crash loses little work
+    # (which the resend job picks up anyway).
+    for chunk in chunked([n.pk for n in notifications]):
+        transaction.on_commit(lambda chunk=chunk: send_notification_emails.delay(chunk))
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:

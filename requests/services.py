@@ -13,7 +13,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import Policy
@@ -143,6 +146,7 @@ def exception_request_file(
             request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
         request.routing_reasons = reasons
         request._history_user = rep
+        request._history_date = now  # the trail shows when it happened, also for back-dated demo data
         request.save()
         # The human reference comes from the primary key, so it is unique under
         # concurrent filing without a counter table. Set on the row and on its
@@ -239,6 +243,58 @@ def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: st
     notification = Notification.objects.create(user=user, request=request, kind=kind, text=text[:500])
     transaction.on_commit(lambda: send_notification_email.delay(notification.pk))
     return notification
+
+
+EMAIL_CHUNK = 25
+# A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
+EMAIL_CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def notification_email_send(*, notification_id: int, now: datetime | None = None) -> bool:
+    """Email one notification. A conditional update claims it, so a redelivered message or a
+    second worker sends nothing more; a failed send releases the claim for the retry, and a
+    claim left by a killed worker expires (at least once, never lost)."""
+    now = now or timezone.now()
+    claimable = Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT)
+    claimed = Notification.objects.filter(claimable, pk=notification_id, emailed_at__isnull=True).update(
+        email_claimed_at=now
+    )
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related("user").get(pk=notification_id)
+    if not notification.user.email:
+        Notification.objects.filter(pk=notification_id).update(emailed_at=now)
+        return False
+    link = ""
+    if notification.request_id:
+        link = settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:detail", args=[notification.request_id])
+    try:
+        send_mail(
+            subject=f"[Exceptions portal] {notification.get_kind_display()}",
+            message=f"{notification.text}\n\n{link}".strip(),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[notification.user.email],
+        )
+    except BaseException:
+        Notification.objects.filter(pk=notification_id).update(email_claimed_at=None)
+        raise
+    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
+    return True
+
+
+def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000) -> list[int]:
+    """Notifications still unsent a while after they were created, and not being sent now."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def notifications_mark_read(*, user: AbstractBaseUser, notification_ids: list[int] | None = None) -> int:
@@ -361,6 +417,7 @@ def exception_request_decide(
         verb = "Approved" if approve else "Denied"
         behalf = f" on behalf of {_user_name(on_behalf_of)}" if on_behalf_of else ""
         request._history_user = approver
+        request._history_date = now
         request._change_reason = f"{verb} by {_user_name(approver)}{behalf}: {note}"[:1000]
         request.save()
         if approve:
@@ -415,6 +472,7 @@ def exception_request_ask(
         request.info_question = question
         request.info_answer = ""
         request._history_user = approver
+        request._history_date = now
         request._change_reason = f"More information asked by {_user_name(approver)}: SLA clock paused"
         request.save()
         notify(
@@ -457,6 +515,7 @@ def exception_request_answer(
         request.paused_at = None
         request.info_answer = answer
         request._history_user = rep
+        request._history_date = now
         request._change_reason = f"Rep answered: back in the queue, due {_when(request.due_at)}"
         request.save()
         if request.info_requested_by is not None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.urls import reverse
-from django.utils import timezone
 
-from requests.models import Notification
+from requests import services
 
 logger = logging.getLogger(__name__)
 
@@ -25,34 +21,21 @@ def enforce_sla() -> str:
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def send_notification_emails(notification_ids: list[int]) -> int:
-    """Email a batch of notifications (the sweep's); each is claimed, so a rerun sends nothing twice."""
-    return sum(bool(send_notification_email(notification_id)) for notification_id in notification_ids)
+    """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
+    return sum(services.notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 @shared_task(
     acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
 )
 def send_notification_email(notification_id: int) -> bool:
-    """Email a notification once. The conditional update claims it, so a redelivered
-    message or a second worker sends nothing more."""
-    claimed = Notification.objects.filter(pk=notification_id, emailed_at__isnull=True).update(emailed_at=timezone.now())
-    if not claimed:
-        return False
-    notification = Notification.objects.select_related("user", "request").get(pk=notification_id)
-    if not notification.user.email:
-        return False
-    link = ""
-    if notification.request_id:
-        link = settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:detail", args=[notification.request_id])
-    try:
-        send_mail(
-            subject=f"[Exceptions portal] {notification.get_kind_display()}",
-            message=f"{notification.text}\n\n{link}".strip(),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notification.user.email],
-        )
-    except OSError:
-        # Release the claim so that the retry can send it.
-        Notification.objects.filter(pk=notification_id).update(emailed_at=None)
-        raise
-    return True
+    return services.notification_email_send(notification_id=notification_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def resend_unsent_emails() -> int:
+    """Beat, every few minutes: email what a crashed worker or a lost message left unsent."""
+    ids = services.notification_emails_unsent()
+    for chunk in services.chunked(ids):
+        send_notification_emails.delay(chunk)
+    return len(ids)
