@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.utils import update_change_reason
 
 from policies.models import (
     ApproverLevel,
@@ -79,7 +80,8 @@ class ExceptionTierFormSet(forms.BaseInlineFormSet):
             raise ValidationError(errors)
 
 
-class ExceptionTierInline(admin.TabularInline):
+class ExceptionTierInline(admin.StackedInline):
+    # Stacked: a tier has too many limits for one table row at laptop width.
     model = ExceptionTier
     form = ExceptionTierForm
     formset = ExceptionTierFormSet
@@ -106,6 +108,35 @@ class ApproverLevelInline(admin.TabularInline):
     verbose_name_plural = "approvers (level 1 decides first; higher levels receive escalations)"
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    if value in (None, ""):
+        return "—"
+    return str(value)
+
+
+def _inline_changes(formset) -> list[str]:
+    """Human lines for what an inline formset added, changed or removed."""
+    lines: list[str] = []
+    for inline_form in formset.forms:
+        if not inline_form.has_changed() and inline_form not in formset.deleted_forms:
+            continue
+        name = str(inline_form.instance)
+        if inline_form in formset.deleted_forms:
+            if inline_form.instance.pk or inline_form.initial:
+                lines.append(f"removed {name}")
+        elif inline_form.initial and inline_form.instance.pk:
+            for field in inline_form.changed_data:
+                label = inline_form.fields[field].label or field
+                old = _shown(inline_form.initial.get(field))
+                new = _shown(inline_form.cleaned_data.get(field))
+                lines.append(f"{name}: {str(label).lower()} {old} → {new}")
+        else:
+            lines.append(f"added {name}")
+    return lines
+
+
 @admin.register(Policy)
 class PolicyAdmin(SimpleHistoryAdmin):
     list_display = ["name", "problem_type", "owner", "active", "sla_minutes", "needs_review"]
@@ -120,7 +151,14 @@ class PolicyAdmin(SimpleHistoryAdmin):
         ("Approval clock", {"fields": ["sla_minutes", "calendar"]}),
         ("Review", {"fields": ["review_threshold", "review_window_days", "needs_review", "review_reason"]}),
     ]
-    history_list_display = ["active", "sla_minutes", "needs_review"]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Record the inline changes (tiers, controls, rights, approvers) in the policy's own
+        history too, so that its History page answers "who changed this policy's limits?"."""
+        super().save_related(request, form, formsets, change)
+        changes = [line for formset in formsets for line in _inline_changes(formset)]
+        if change and changes:
+            update_change_reason(form.instance, "; ".join(changes)[:1000])
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A policy with requests is protected by the database anyway; deactivate instead.

@@ -34,7 +34,7 @@ class LineChart:
 
 
 def line_chart(weeks: list[date], series: list[dict], *, width: int = 760, height: int = 260) -> LineChart:
-    left, right, top, bottom = 40, width - 10, 10, height - 30
+    left, right, top, bottom = 44, width - 12, 10, height - 34
     peak = max((max(s["counts"]) for s in series if s["counts"]), default=0) or 1
     step = (right - left) / max(len(weeks) - 1, 1)
 

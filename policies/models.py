@@ -272,7 +272,8 @@ class ApproverLevel(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["policy", "level"]
+        # A fixed order, so that "assigned to Morgan Lee, Alex Kim" reads the same on every database.
+        ordering = ["policy", "level", "pk"]
         indexes = [models.Index(fields=["policy", "level"], name="approverlevel_policy_level")]
         constraints = [
             models.CheckConstraint(

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from policies import analysis, charts, roles
 from policies.forms import AnalysisFilterForm, ResolveFlagForm
-from policies.models import ReviewFlag
+from policies.models import ReviewFlag, Sentiment
 from policies.services import PolicyError, policy_review_resolve
-from requests.models import Cause, ExceptionRequest
+from requests.models import Cause, ExceptionRequest, Status, tier_label
 
 
 @permission_required(roles.ANALYSIS_PERMISSION, raise_exception=True)
@@ -27,7 +27,8 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     if export:
         return _export(export, period)
     weeks, trend = analysis.weekly_trend(period)
-    top = analysis.top_policies(period)
+    figures = analysis.overview(period)
+    top = figures["top_policies"]
     flags = list(ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("policy").order_by("-raised_at"))
     behind = {
         r.pk: r
@@ -42,9 +43,9 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "period": period,
-        "totals": analysis.totals(period),
-        "by_problem_type": analysis.summary(period, by="problem_type"),
-        "by_policy": analysis.summary(period, by="policy"),
+        "totals": figures["totals"],
+        "by_problem_type": figures["by_problem_type"],
+        "by_policy": figures["by_policy"],
         "weeks": weeks,
         "trend": trend,
         "trend_chart": charts.line_chart(weeks, trend),
@@ -188,25 +189,27 @@ def _request_rows(period: analysis.Period):
         "decided at",
         "decided by",
     ]
-    for r in analysis.request_rows(period).iterator(chunk_size=2000):
+    sentiments, causes, statuses = dict(Sentiment.choices), dict(Cause.choices), dict(Status.choices)
+    for row in analysis.request_rows(period).iterator(chunk_size=2000):
+        r = dict(zip(analysis.REQUEST_COLUMNS, row, strict=True))
         yield [
-            r.reference,
-            r.filed_at.isoformat(),
-            r.customer.external_ref,
-            r.customer.name,
-            r.policy.name,
-            r.policy.problem_type.name,
-            r.rep.get_username(),
-            r.get_sentiment_display(),
-            r.get_cause_display(),
-            r.tier_label,
-            _money(r.amount),
-            r.business_days,
-            r.get_status_display(),
-            r.approval_level or "",
-            r.breached_level or "",
-            r.decided_at.isoformat() if r.decided_at else "",
-            r.decided_by.get_username() if r.decided_by else "",
+            r["reference"],
+            r["filed_at"].isoformat(),
+            r["customer__external_ref"],
+            r["customer__name"],
+            r["policy__name"],
+            r["policy__problem_type__name"],
+            r["rep__username"],
+            sentiments.get(r["sentiment"], r["sentiment"]),
+            causes.get(r["cause"], r["cause"]),
+            tier_label(r["tier_level"], r["tier_kind"], r["beyond_all_tiers"]),
+            _money(r["amount"]),
+            r["business_days"],
+            statuses.get(r["status"], r["status"]),
+            r["approval_level"] or "",
+            r["breached_level"] or "",
+            r["decided_at"].isoformat() if r["decided_at"] else "",
+            r["decided_by__username"] or "",
         ]
 
 

@@ -61,7 +61,9 @@ def draft_grant(
     empathy = f"{_greeting(customer_name)}\n\n{OPENING_EMPATHY.get(sentiment, OPENING_EMPATHY['neutral'])}"
     if acknowledgement:
         empathy += f" {acknowledgement}"
-    explanation = f"Our {policy_name.lower()} policy exists for a reason: {rationale.strip().rstrip('.')}."
+    explanation = (
+        f"Our {policy_name.lower()} policy exists for a reason: {_lower_first(rationale.strip().rstrip('.'))}."
+    )
     exception = (
         f"In your case we are making an exception: {resolution.strip().rstrip('.')}. "
         "This exception is for this situation only."

@@ -41,6 +41,17 @@ GRANTED_STATUSES = (Status.GRANTED, Status.APPROVED)
 DECIDED_STATUSES = (Status.GRANTED, Status.APPROVED, Status.DENIED)
 
 
+def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
+    """How people read a request's tier: "Tier 2 (save)", "Beyond all tiers"."""
+    if beyond_all_tiers:
+        return "Beyond all tiers"
+    if not level:
+        return "—"
+    if kind:
+        return f"Tier {level} ({TierKind(kind).label.split(' ')[0].lower()})"
+    return f"Tier {level}"
+
+
 class Customer(models.Model):
     external_ref = models.CharField("customer reference", max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -163,13 +174,7 @@ class ExceptionRequest(models.Model):
 
     @property
     def tier_label(self) -> str:
-        if self.beyond_all_tiers:
-            return "Beyond all tiers"
-        if not self.tier_level:
-            return "—"
-        if self.tier_kind:
-            return f"Tier {self.tier_level} ({TierKind(self.tier_kind).label.split(' ')[0].lower()})"
-        return f"Tier {self.tier_level}"
+        return tier_label(self.tier_level, self.tier_kind, self.beyond_all_tiers)
 
 
 class Escalation(models.Model):

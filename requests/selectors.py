@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from policies.models import ApproverLevel, Policy
-from policies.routing import RequestFacts, RoutingDecision, route
+from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
 
@@ -146,7 +147,7 @@ class HistoryEntry:
 
 
 def history_entries(
-    *, obj, skip_fields: tuple[str, ...] = ("routing_reasons", "customer_message")
+    *, obj, skip_fields: tuple[str, ...] = ("routing_reasons", "customer_message", "policy_version")
 ) -> list[HistoryEntry]:
     """The change history of a record, newest first, with field-by-field differences."""
     records = list(obj.history.select_related("history_user").order_by("history_date", "history_id"))
@@ -179,7 +180,13 @@ def _display(field, value) -> str:
         return timezone.localtime(value).strftime("%d %b %Y, %H:%M")
     if field.is_relation:
         related = field.related_model.objects.filter(pk=value).first()
-        return str(related) if related is not None else f"#{value}"
+        if related is None:
+            return f"#{value}"
+        if isinstance(related, get_user_model()):
+            return related.get_full_name() or related.get_username()
+        return str(related)
+    if isinstance(value, Decimal):
+        return money(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -81,6 +81,9 @@ def _policy_help() -> list:
 @require_GET
 def request_preview(request: HttpRequest) -> HttpResponse:
     """The routing preview (htmx): what filing would decide with the form as it stands."""
+    if not request.GET.get("policy"):
+        # The form was just opened (htmx asks on load): the panel explains itself.
+        return render(request, "requests/_preview.html", {"blank": True})
     form = PreviewForm(request.GET)
     context: dict = {"ready": False}
     if form.is_valid():

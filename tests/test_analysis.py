@@ -485,14 +485,14 @@ def test_problem_type_filter(dataset):
     assert [r["rep__username"] for r in analysis.reps_granting(delivery_only)] == ["rightful"]
     assert [(r["name"], r["decided"]) for r in analysis.approver_decision_times(delivery_only)] == [("Manager_High", 1)]
     assert analysis.top_policies(delivery_only) == [{"policy__name": "Late delivery", "n": 3}]
-    assert [r.reference for r in analysis.request_rows(delivery_only)] == [
+    assert [row[0] for row in analysis.request_rows(delivery_only)] == [  # reference is the first column
         dataset.requests[name].reference for name in ("L1", "L2", "L3")
     ]
 
 
 def test_period_boundaries(dataset):
     refs = {name: r.reference for name, r in dataset.requests.items()}
-    in_period = [r.reference for r in analysis.request_rows(PERIOD)]
+    in_period = [row[0] for row in analysis.request_rows(PERIOD)]
     assert refs["L3"] in in_period  # Sunday 15th at 23:30, the last day
     assert refs["L4"] not in in_period  # Monday 16th at midnight, the day after
     assert refs["R1"] in in_period  # Monday 2nd at 09:00, the first day
@@ -515,7 +515,7 @@ def test_days_and_weeks_are_local_days_in_summer_time(rep, policy):
         for label, when in filed.items()
     }
     week = Period(date(2026, 6, 1), date(2026, 6, 7))
-    assert [r.reference for r in analysis.request_rows(week)] == [refs["Monday 00:30"], refs["Sunday 23:30"]]
+    assert [row[0] for row in analysis.request_rows(week)] == [refs["Monday 00:30"], refs["Sunday 23:30"]]
     assert analysis.weekly_trend(week) == ([date(2026, 6, 1)], [{"name": "Returns", "counts": [2]}])
     assert analysis.weekly_trend(Period(date(2026, 6, 1), date(2026, 6, 8)))[1] == [
         {"name": "Returns", "counts": [2, 1]}

@@ -29,7 +29,7 @@ def test_tier_1_is_granted_at_once_by_the_rep(rep, policy):
     assert filed.due_at is None
     assert filed.reference == f"EX-2026-{filed.pk:06d}"
     assert "Dear Maya Brooks" in filed.customer_message
-    assert "Returned items must be resold as new" in filed.customer_message
+    assert "exists for a reason: returned items must be resold as new" in filed.customer_message
 
 
 def test_rep_without_right_gets_pending_due_within_the_sla(rep, policy):

@@ -22,7 +22,6 @@ from tests.conftest import facts, make_policy, make_user
 T0 = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 
 
-
 def day(n: int, hour: int = 10) -> datetime:
     return T0 + timedelta(days=n, hours=hour - 10)
 

@@ -1,5 +1,5 @@
-// Show only the chosen policy's controls, and ask for a preview once the page loads
-// (a form restored by the browser, or re-shown with errors, already has values).
+// Show only the chosen policy's controls. (The preview itself also asks on load, through the
+// form's hx-trigger, so a form re-shown with values has its preview at once.)
 (function () {
   const form = document.getElementById("request-form");
   if (!form) return;
@@ -21,7 +21,4 @@
 
   if (policy) policy.addEventListener("change", showControls);
   showControls();
-  if (window.htmx && policy && policy.value) {
-    htmx.trigger(form, "change");
-  }
 })();

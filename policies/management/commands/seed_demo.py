@@ -310,8 +310,8 @@ class Command(BaseCommand):
                 )
             except ExceptionRequestError:
                 continue
-        # The demo's past is already told: no unread pile, no emails for it.
-        Notification.objects.filter(request_id__in=filed_ids).update(read_at=now, emailed_at=now)
+        # The demo's past is already told: no pile of old notifications, no emails for them.
+        Notification.objects.filter(request_id__in=filed_ids).delete()
         ExceptionRequest.objects.filter(
             pk__in=filed_ids, message_sent_at__isnull=True, status__in=[Status.GRANTED, Status.APPROVED, Status.DENIED]
         ).update(message_sent_at=now)
