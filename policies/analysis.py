@@ -28,6 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Ceil, Coalesce, Concat, RowNumber, TruncWeek
 from django.utils import timezone
 
+from policies.models import Policy
 from requests.models import Cause, Customer, Escalation, ExceptionRequest, Status
 
 GRANTED = Q(status__in=[Status.GRANTED, Status.APPROVED])
@@ -232,19 +233,16 @@ def totals(period: Period) -> dict:
 
 def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
     """Exceptions filed per week and problem type: (weeks, [{name, counts: [..per week..]}])."""
-    rows = (
-        requests_in(period)
-        .annotate(week=TruncWeek("filed_at"))
-        .values("week", "policy__problem_type__name")
-        .annotate(n=Count("pk"))
-        .order_by("week")
-    )
+    # Grouped by policy (a column of the request itself, no join); problem types are summed below.
+    rows = requests_in(period).annotate(week=TruncWeek("filed_at")).values("week", "policy").annotate(n=Count("pk"))
+    type_of = dict(Policy.objects.values_list("pk", "problem_type__name"))
     first = period.start - timedelta(days=period.start.weekday())
     weeks = [first + timedelta(weeks=i) for i in range((period.end - first).days // 7 + 1)]
     series: dict[str, dict[date, int]] = {}
     for row in rows:
         week = row["week"].date() if isinstance(row["week"], datetime) else row["week"]
-        series.setdefault(row["policy__problem_type__name"], {})[week] = row["n"]
+        by_week = series.setdefault(type_of[row["policy"]], {})
+        by_week[week] = by_week.get(week, 0) + row["n"]
     return weeks, [
         {"name": name, "counts": [by_week.get(w, 0) for w in weeks]} for name, by_week in sorted(series.items())
     ]
