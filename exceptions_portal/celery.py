@@ -3,6 +3,10 @@
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+# The embedded default's broker writes messages atomically (see broker.py).
+TRANSPORT_ALIASES["filesystem"] = "exceptions_portal.broker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exceptions_portal.settings")
 

@@ -125,7 +125,7 @@ def _policies(policy_ids: set[int]) -> dict[int, Policy]:
     return {p.pk: p for p in policies_with_rules().select_related("owner").filter(pk__in=policy_ids)}
 
 
-def remind_batch(*, now: datetime, batch_size: int, report: SweepReport) -> int:
+def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None) -> int:
     """Remind the assigned approvers of requests past the reminder point, once per level."""
     with transaction.atomic():
         due = list(
@@ -135,7 +135,7 @@ def remind_batch(*, now: datetime, batch_size: int, report: SweepReport) -> int:
         )
         if not due:
             return 0
-        recipients = _Recipients()
+        recipients = recipients or _Recipients()
         notifications: list[Notification] = []
         actor = system_user()
         for request in due:
@@ -157,7 +157,9 @@ def remind_batch(*, now: datetime, batch_size: int, report: SweepReport) -> int:
         return len(due)
 
 
-def escalate_batch(*, now: datetime, batch_size: int, report: SweepReport) -> int:
+def escalate_batch(
+    *, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None
+) -> int:
     """Escalate breached requests to the next level, or alert the policy's admins at the top."""
     with transaction.atomic():
         breached = list(
@@ -168,7 +170,7 @@ def escalate_batch(*, now: datetime, batch_size: int, report: SweepReport) -> in
         if not breached:
             return 0
         policies = _policies({r.policy_id for r in breached})
-        recipients = _Recipients()
+        recipients = recipients or _Recipients()
         notifications: list[Notification] = []
         escalations: list[Escalation] = []
         actor = system_user()
@@ -251,9 +253,10 @@ def sla_sweep(*, now: datetime | None = None, batch_size: int | None = None) -> 
     # Each batch is its own transaction. Every batch moves its rows towards "alerted" or
     # "reminded", so the loops end; a request escalated with a deadline already past (the
     # worker was down) is caught by the next batch, so one sweep catches up level by level.
-    while escalate_batch(now=now, batch_size=batch_size, report=report):
+    recipients = _Recipients()  # looked up once per sweep, not once per batch
+    while escalate_batch(now=now, batch_size=batch_size, report=report, recipients=recipients):
         pass
-    while remind_batch(now=now, batch_size=batch_size, report=report):
+    while remind_batch(now=now, batch_size=batch_size, report=report, recipients=recipients):
         pass
     if report.reminded or report.escalated or report.alerted:
         logger.info("SLA sweep at %s: %s", now.isoformat(), report)

@@ -146,6 +146,10 @@ class ExceptionRequest(models.Model):
         permissions = [("decide_exceptionrequest", "Can decide exception requests")]
         indexes = [
             models.Index(fields=["status", "due_at"], name="request_status_due"),
+            # The queue and the SLA sweep: open requests by deadline, without sorting the whole table.
+            models.Index(
+                fields=["due_at", "id"], condition=Q(status__in=["pending", "escalated"]), name="request_open_due"
+            ),
             models.Index(fields=["status", "remind_at"], name="request_status_remind"),
             models.Index(fields=["policy", "approval_level", "status"], name="request_policy_level_status"),
             models.Index(fields=["rep", "filed_at"], name="request_rep_filed"),

@@ -1,0 +1,193 @@
+"""How the approver's queue page scales: median render time and SQL queries at 100, 10,000 and 100,000 requests.
+
+Usage (from the project root):
+
+    .venv/bin/python bench/queue.py                      # SQLite, 100 / 10,000 / 100,000
+    .venv/bin/python bench/queue.py --quick              # 100 / 1,000, fewer repetitions
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/queue.py
+                                                         # PostgreSQL, in a separate database portal_bench
+
+Every request is pending at level 1 of one of 50 policies, where manager1 approves, so all of them are in
+manager1's queue. For each size the script renders the first page (GET /requests/queue/ through the test
+client, logged in as manager1) a few times after warm-ups and prints the median, the SQL query count and
+the ratio to the smallest size. It prints figures, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Run as `python bench/queue.py`, Python puts bench/ first on sys.path, and this very file would then
+# shadow the standard library's `queue` module for everything imported later (Celery, kombu,
+# concurrent.futures). Put the project root there instead, before any other import.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+
+from bench._common import (  # noqa: E402
+    analyze,
+    bulk_insert,
+    engine_name,
+    median_ms,
+    minutes,
+    now_utc,
+    pending_request,
+    progress,
+    seed_cast,
+    setup_django,
+)
+
+DEFAULT_SIZES = [100, 10_000, 100_000]
+QUICK_SIZES = [100, 1_000]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: sorted({int(n.replace("_", "")) for n in text.split(",") if n.strip()}),
+        help="comma-separated numbers of pending requests (default 100,10000,100000)",
+    )
+    parser.add_argument("--quick", action="store_true", help="sizes 100,1000 with 5 repetitions after 1 warm-up")
+    parser.add_argument("--repeat", type=int, help="timed renders per size (default 15)")
+    parser.add_argument("--warmup", type=int, help="untimed renders before timing (default 2)")
+    parser.add_argument("--policies", type=int, default=50, help="policies the requests are spread over (default 50)")
+    parser.add_argument("--explain", action="store_true", help="print the plans of the queue's queries at each size")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database and VAR_DIR afterwards")
+    args = parser.parse_args()
+    args.sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    args.repeat = args.repeat or (5 if args.quick else 15)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    return args
+
+
+def add_requests(*, cast, start: int, stop: int, rng: random.Random) -> None:
+    """Requests number ``start`` .. ``stop - 1``: pending at level 1, due over the next week."""
+    from requests.models import ExceptionRequest
+
+    now = now_utc()
+
+    def rows():
+        for number in range(start, stop):
+            filed_at = now - minutes(rng.uniform(0, 60))
+            due_at = now + minutes(rng.uniform(1, 7 * 24 * 60))
+            yield pending_request(
+                number=number,
+                cast=cast,
+                rng=rng,
+                filed_at=filed_at,
+                due_at=due_at,
+                remind_at=due_at - minutes(30),
+            )
+
+    bulk_insert(rows(), model=ExceptionRequest, on_chunk=lambda n: progress(f"  ... {start + n:,} rows"))
+
+
+def explain_queue(user) -> None:
+    """The plans of the page's two expensive queries: the paginator's count and the first page."""
+    from django.db import connection
+
+    from requests.selectors import queue_for
+
+    rows = queue_for(user=user)
+    options = {"analyze": True} if connection.vendor == "postgresql" else {}
+    print("\n  EXPLAIN first page:\n    " + rows[:25].explain(**options).replace("\n", "\n    "))
+    print("  EXPLAIN count:\n    " + rows.order_by().values("pk").explain(**options).replace("\n", "\n    "))
+
+
+def main() -> None:
+    args = parse_args()
+    database = setup_django(label="bench-queue", keep=args.keep)
+    try:
+        run(args)
+    finally:
+        database.cleanup()
+
+
+def run(args: argparse.Namespace) -> None:
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from requests.selectors import queue_for
+
+    # The test client's host; not added through setup_test_environment(), which would also
+    # instrument every template render and slow the figures down.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    engine = engine_name()
+    print(f"Queue page benchmark on {engine} (database {connection.settings_dict['NAME']})")
+    print(f"sizes {args.sizes}, {args.repeat} timed renders after {args.warmup} warm-up(s), {args.policies} policies\n")
+
+    rng = random.Random(42)
+    cast = seed_cast(policies=args.policies)
+    client = Client()
+    client.force_login(cast.manager1)
+
+    results: list[dict] = []
+    inserted = 0
+    for size in args.sizes:
+        started = time.perf_counter()
+        progress(f"Seeding up to {size:,} pending requests ...")
+        add_requests(cast=cast, start=inserted, stop=size, rng=rng)
+        inserted = size
+        analyze()
+        seeded = time.perf_counter() - started
+        in_queue = queue_for(user=cast.manager1).count()
+
+        for _ in range(args.warmup):
+            client.get("/requests/queue/")
+        timings: list[float] = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            response = client.get("/requests/queue/")
+            timings.append(time.perf_counter() - started)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/requests/queue/")
+        slowest = sorted(captured.captured_queries, key=lambda q: float(q["time"]), reverse=True)[:3]
+        results.append(
+            {
+                "size": size,
+                "in_queue": in_queue,
+                "median": median_ms(timings),
+                "min": min(timings) * 1000,
+                "max": max(timings) * 1000,
+                "queries": len(captured.captured_queries),
+                "status": response.status_code,
+                "seeded": seeded,
+            }
+        )
+        print(
+            f"{size:>9,} requests ({in_queue:,} in the queue, seeded in {seeded:.1f} s): "
+            f"median {median_ms(timings):.1f} ms (min {min(timings) * 1000:.1f}, max {max(timings) * 1000:.1f}), "
+            f"{len(captured.captured_queries)} queries, HTTP {response.status_code}"
+        )
+        for query in slowest:
+            print(f"    {float(query['time']) * 1000:7.1f} ms  {query['sql'][:150]}")
+        if args.explain:
+            explain_queue(cast.manager1)
+
+    base = results[0]["median"]
+    print(f"\n### Approver queue, first page ({engine})\n")
+    print("| Engine | Pending requests | Median render (ms) | Min–max (ms) | SQL queries | × smallest |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in results:
+        print(
+            f"| {engine} | {row['size']:,} | {row['median']:.1f} | {row['min']:.1f}–{row['max']:.1f} "
+            f"| {row['queries']} | {row['median'] / base:.2f}× |"
+        )
+    ratio = results[-1]["median"] / base
+    print(
+        f"\nRatio {results[-1]['size']:,} / {results[0]['size']:,}: {ratio:.2f}× (target: within 2×). "
+        f"Median of {args.repeat} renders after {args.warmup} warm-up(s), Django test client, one process."
+    )
+
+
+if __name__ == "__main__":
+    main()
