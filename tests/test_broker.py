@@ -12,7 +12,12 @@ from exceptions_portal.broker import Transport
 def _connection(tmp_path):
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),
+        "store_processed": False,
+    }
     return Connection("filesystem://localhost//", transport=Transport, transport_options=options), folder
 
 
