@@ -24,7 +24,7 @@ def _connection(tmp_path):
 def test_message_round_trip_leaves_no_temporary_file(tmp_path):
     connection, folder = _connection(tmp_path)
     with connection:
-        queue = connection.SimpleQueue("jobs")
+        queue = connection.SimpleQueue("round-trip")  # kombu caches declared exchanges per process: one name per test
         queue.put({"n": 1})
         assert [name for name in os.listdir(folder) if name.endswith(".tmp")] == []
         assert queue.get(timeout=1).payload == {"n": 1}
@@ -34,8 +34,8 @@ def test_message_round_trip_leaves_no_temporary_file(tmp_path):
 def test_damaged_message_is_skipped_not_fatal(tmp_path):
     connection, folder = _connection(tmp_path)
     with connection:
-        queue = connection.SimpleQueue("jobs")
-        (folder / "0_damaged.jobs.msg").write_bytes(b"")  # what a crash mid-write left upstream
+        queue = connection.SimpleQueue("damaged")
+        (folder / "0_damaged.damaged.msg").write_bytes(b"")  # what a crash mid-write left upstream
         queue.put({"n": 2})
         assert queue.get(timeout=1).payload == {"n": 2}
         queue.close()
