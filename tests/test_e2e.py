@@ -33,27 +33,18 @@ eagerly, so nothing here happens unless the real worker does it.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnavailable
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from exceptions_portal.celery import app as celery_app
@@ -61,11 +52,11 @@ from policies import roles
 from policies.management.commands.seed_demo import DEMO_PASSWORD
 from policies.models import ExceptionTier, Policy, ReviewFlag, Sentiment
 from requests.models import Cause, Customer, ExceptionRequest, Notification, Status
+from tests.celery_processes import REPO_ROOT, CeleryProcesses, celery_subprocesses, wait_until
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -78,8 +69,6 @@ VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
 # Beat's interval in the subprocesses (production: 30 s).
 SWEEP_SECONDS = 3
-READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 # The seeded level-1 approvers, as the routing names them.
 LEVEL_ONE_NAMES = r"(?:Morgan Lee, Alex Kim|Alex Kim, Morgan Lee)"
 LEVEL_ONE_APPROVERS = r"Level 1 \(" + LEVEL_ONE_NAMES + r"\) by "
@@ -282,173 +271,19 @@ def portal(transactional_db) -> dict[str, Policy]:
 # --------------------------------------------------------------------------- celery
 
 
-def subprocess_database_url() -> str:
-    """The test database as a DATABASE_URL; during a test, settings_dict already names it."""
-    db = connection.settings_dict
-    name = str(db["NAME"])
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        if not name or ":memory:" in name or "mode=memory" in name:
-            pytest.fail(f"the SQLite test database must be a file that a worker can open, not {name!r}")
-        return f"sqlite:///{Path(name).resolve()}"
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail(f"no DATABASE_URL scheme known for {db['ENGINE']}")
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = quote(db["HOST"] or "", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(name, safe='')}"
-
-
-def purge_broker() -> None:
-    """Drop messages left by earlier runs: tasks for rows that a flush has long removed."""
-    with celery_app.connection_for_write() as broker:
-        broker.ensure_connection(max_retries=1)
-        celery_app.control.purge(connection=broker)
-        channel = broker.default_channel
-        if broker.transport.driver_type == "redis":
-            # A killed worker's unacknowledged message would come back after the visibility timeout.
-            channel.client.delete(channel.unacked_key, channel.unacked_index_key)
-
-
-class CeleryProcess:
-    """A `celery` subprocess in its own process group, so that its children die with it."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "exceptions_portal", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signum)
-
-    def stop(self) -> None:
-        if self.alive:
-            self._signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.popen.wait(timeout=STOP_TIMEOUT)
-        # Anything of the group left behind by a main process that exited first.
-        self._signal(signal.SIGKILL)
-        self._log.close()
-
-
-class CeleryRunning:
-    def __init__(self, worker: CeleryProcess, beat: CeleryProcess) -> None:
-        self.worker = worker
-        self.beat = beat
-
-    def wait_ready(self) -> None:
-        wait_until(lambda: " ready." in self.worker.log(), timeout=READY_TIMEOUT, what="the worker", celery=self)
-        wait_until(lambda: "beat: Starting" in self.beat.log(), timeout=READY_TIMEOUT, what="beat", celery=self)
-
-    def check_alive(self, what: str) -> None:
-        for process in (self.worker, self.beat):
-            if not process.alive:
-                pytest.fail(f"celery {process.name} exited ({process.popen.returncode}) while waiting for {what}")
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.25,
-    celery: CeleryRunning | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if celery is not None:
-            celery.check_alive(what)
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 @pytest.fixture
-def celery_worker_and_beat(portal, settings, tmp_path: Path) -> Iterator[CeleryRunning]:
+def celery_worker_and_beat(portal, settings, tmp_path: Path) -> Iterator[CeleryProcesses]:
     """A real worker and beat on the test database and broker; the live server enqueues to them."""
-    try:
-        purge_broker()
-    except (BrokerUnavailable, OSError) as exc:
-        message = f"broker {django_settings.CELERY_BROKER_URL} unavailable: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     eager_before = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "exceptions_portal.settings",
-        "DATABASE_URL": subprocess_database_url(),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "VAR_DIR": str(django_settings.VAR_DIR),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "SLA_SWEEP_SECONDS": str(SWEEP_SECONDS),
-        "DEBUG": "false",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "EMAIL_URL": "memorymail://",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    started: list[CeleryProcess] = []
     try:
-        worker = CeleryProcess(
-            "worker",
-            [
-                "worker",
-                "--loglevel=INFO",
-                "--pool=solo",
-                "--concurrency=1",
-                "-n",
-                "e2e@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env,
-            tmp_path / "worker.log",
-        )
-        started.append(worker)
-        beat = CeleryProcess(
-            "beat",
-            ["beat", "--loglevel=INFO", f"--schedule={tmp_path / 'celerybeat-schedule'}"],
-            env,
-            tmp_path / "beat.log",
-        )
-        started.append(beat)
-        yield CeleryRunning(worker, beat)
+        with celery_subprocesses(tmp_path, sweep_seconds=SWEEP_SECONDS) as processes:
+            processes.worker("e2e", pool="solo")
+            processes.beat()
+            yield processes
     finally:
-        # Stopped before the transactional teardown flushes the tables under them.
-        for process in reversed(started):
-            process.stop()
-        for process in started:
-            lines = process.log().splitlines()
-            print(f"\n----- celery {process.name} (exit {process.popen.returncode}), last 60 lines -----")
-            print("\n".join(lines[-60:]))
         celery_app.conf.task_always_eager = eager_before
-        with contextlib.suppress(BrokerUnavailable, OSError):
-            purge_broker()
 
 
 # --------------------------------------------------------------------------- the filing form
@@ -806,7 +641,7 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
     def flagged() -> bool:
         return ReviewFlag.objects.filter(policy=late_fee, resolved_at__isnull=True).exists()
 
-    wait_until(flagged, timeout=30, what="the worker to flag Late fee", celery=celery)
+    wait_until(flagged, timeout=30, what="the worker to flag Late fee", watch=celery.started)
     admin.goto("/policies/analysis/")
     check_page(admin)
     late_fee_flag = admin.locator('[data-flag="Late fee"]')
@@ -825,7 +660,7 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
         return undecided.status == Status.ESCALATED
 
     limit = (undecided.due_at - timezone.now()).total_seconds() + 3 * SWEEP_SECONDS + 15
-    wait_until(escalated, timeout=max(limit, 5), what="the SLA breach to be escalated", celery=celery)
+    wait_until(escalated, timeout=max(limit, 5), what="the SLA breach to be escalated", watch=celery.started)
     assert (undecided.approval_level, undecided.breached_level) == (2, 1)
     director = people.login("director")
     assert director.url.endswith("/requests/queue/")
