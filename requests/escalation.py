@@ -17,17 +17,19 @@ never escalated.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
+from exceptions_portal.bulk import insert_from_select, insert_history
 from policies import roles
 from policies.models import ApproverLevel, Policy
 from policies.selectors import calendar_spec, policies_with_rules
@@ -36,18 +38,6 @@ from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notific
 from requests.services import chunked, system_user
 
 logger = logging.getLogger(__name__)
-
-ESCALATION_FIELDS = [
-    "status",
-    "approval_level",
-    "breached_level",
-    "due_at",
-    "remind_at",
-    "reminder_sent_at",
-    "level_started_at",
-    "alerted_at",
-    "claimed_by",
-]
 
 
 @dataclass
@@ -106,23 +96,105 @@ def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
     return list(seen.values())
 
 
-def _when(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%d %b, %H:%M}"
-
-
-def _queue_emails(notifications: list[Notification]) -> None:
-    if not notifications:
-        return
+def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
+    """Email, once the batch commits, the notifications it wrote (found by their shared creation time)."""
     from requests.tasks import send_notification_emails
 
-    # Small chunks: a task stays well inside its time limit, and a crash loses little work
-    # (which the resend job picks up anyway).
-    for chunk in chunked([n.pk for n in notifications]):
+    ids = list(
+        Notification.objects.filter(request_id__in=request_ids, created_at=created_at)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    # Chunks: a task stays well inside its time limit, and a crash loses little work (which the resend
+    # job picks up anyway).
+    for chunk in chunked(ids):
         transaction.on_commit(lambda chunk=chunk: send_notification_emails.delay(chunk))
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:
     return {p.pk: p for p in policies_with_rules().select_related("owner").filter(pk__in=policy_ids)}
+
+
+def _number(name: str) -> Cast:
+    return Cast(name, CharField())
+
+
+class _Notices:
+    """The notifications of one batch, written set-based: one INSERT … SELECT per recipient and text.
+
+    Each text is an SQL expression on the request row as it stands after the batch's UPDATE, so a
+    notification costs no Python and the text can never disagree with what was stored.
+    """
+
+    TEXTS = {
+        "reminder": (
+            Notification.Kind.REMINDER,
+            lambda: Concat(Value("Reminder: "), "reference", Value(" is due soon.")),
+        ),
+        "previous": (
+            Notification.Kind.ESCALATED,
+            lambda: Concat(
+                "reference",
+                Value(" breached its SLA at level "),
+                _number("breached_level"),
+                Value(" and went to level "),
+                _number("approval_level"),
+                Value("."),
+            ),
+        ),
+        "new": (
+            Notification.Kind.ESCALATED,
+            lambda: Concat(
+                "reference",
+                Value(" was escalated to you (level "),
+                _number("approval_level"),
+                Value(") after an SLA breach."),
+            ),
+        ),
+        "rep": (
+            Notification.Kind.ESCALATED,
+            lambda: Concat(
+                Value("Your request "),
+                "reference",
+                Value(" was escalated to level "),
+                _number("approval_level"),
+                Value(" after an SLA breach."),
+            ),
+        ),
+        "alert": (
+            Notification.Kind.ALERT,
+            lambda: Concat(
+                "reference",
+                Value(" ("),
+                "policy__name",
+                Value(") breached its SLA at level "),
+                _number("breached_level"),
+                Value(", the top level. It still needs a decision."),
+            ),
+        ),
+    }
+
+    def __init__(self, created_at: datetime) -> None:
+        self.created_at = created_at
+        self._ids: dict[tuple[str, int], list[int]] = defaultdict(list)
+
+    def add(self, text: str, users: list[AbstractBaseUser], request_ids: list[int]) -> None:
+        for user in users:
+            self._ids[(text, user.pk)] += request_ids
+
+    def write(self, *, rep_request_ids: list[int] | None = None) -> None:
+        for (text, user_id), request_ids in self._ids.items():
+            self._insert(text, Value(user_id), request_ids)
+        if rep_request_ids:
+            self._insert("rep", F("rep_id"), list(rep_request_ids))
+
+    def _insert(self, text: str, user, request_ids: list[int]) -> None:
+        kind, expression = self.TEXTS[text]
+        insert_from_select(
+            Notification,
+            ExceptionRequest.objects.filter(pk__in=request_ids),
+            {"user": user, "request": F("pk"), "kind": kind.value, "text": expression(), "created_at": self.created_at},
+        )
 
 
 def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None) -> int:
@@ -131,117 +203,183 @@ def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipie
         due = list(
             ExceptionRequest.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status__in=OPEN_STATUSES, remind_at__lte=now, reminder_sent_at__isnull=True, due_at__gt=now)
-            .order_by("remind_at")[:batch_size]
+            .order_by("remind_at")
+            .values_list("pk", "reference", "policy_id", "approval_level", named=True)[:batch_size]
         )
         if not due:
             return 0
         recipients = recipients or _Recipients()
-        notifications: list[Notification] = []
-        actor = system_user()
-        for request in due:
-            request.reminder_sent_at = now
-            request._history_user = actor
-            request._change_reason = f"SLA reminder sent to level {request.approval_level}"
-            for user in recipients.approvers(request.policy_id, request.approval_level):
-                notifications.append(
-                    Notification(
-                        user=user,
-                        request=request,
-                        kind=Notification.Kind.REMINDER,
-                        text=f"Reminder: {request.reference} is due at {_when(request.due_at)}.",
-                    )
-                )
-            report.reminded.append(request.reference)
-        bulk_update_with_history(due, ExceptionRequest, ["reminder_sent_at"], default_user=actor, default_date=now)
-        _queue_emails(Notification.objects.bulk_create(notifications))
+        created_at = timezone.now()
+        ids = [row.pk for row in due]
+        ExceptionRequest.objects.filter(pk__in=ids).update(reminder_sent_at=now)
+        insert_history(
+            ExceptionRequest.objects.filter(pk__in=ids),
+            user_id=system_user().pk,
+            date=now,
+            reason=Concat(Value("SLA reminder sent to level "), _number("approval_level")),
+        )
+        notices = _Notices(created_at)
+        for (policy_id, level), rows in _by_level(due).items():
+            notices.add("reminder", recipients.approvers(policy_id, level), [row.pk for row in rows])
+        notices.write()
+        _queue_emails(request_ids=ids, created_at=created_at)
+        report.reminded += [row.reference for row in due]
         return len(due)
+
+
+def _by_level(rows: list) -> dict[tuple[int, int], list]:
+    groups: dict[tuple[int, int], list] = defaultdict(list)
+    for row in rows:
+        groups[(row.policy_id, row.approval_level)].append(row)
+    return groups
+
+
+def _escalation_change(*, from_level: int, to_level: int) -> dict:
+    return {
+        "status": Status.ESCALATED,
+        "approval_level": to_level,
+        "breached_level": from_level,
+        # The level's clock starts at the breach, so the SLA at each level is the policy's SLA. In an
+        # UPDATE every right-hand side reads the row as it was, so this is the old deadline.
+        "level_started_at": F("due_at"),
+        "reminder_sent_at": None,
+        "claimed_by": None,
+    }
+
+
+class _Moves:
+    """The batch's UPDATEs. Without a calendar a deadline moves by a fixed offset, so every row that
+    moves between the same levels by the same offsets shares one statement, whatever its policy."""
+
+    def __init__(self) -> None:
+        self._shifts: dict[tuple[int, int, timedelta, timedelta], list[int]] = defaultdict(list)
+        self._alerts: dict[int, list[int]] = defaultdict(list)
+
+    def escalate(self, policy: Policy, rows: list, *, from_level: int, to_level: int) -> None:
+        clock = calendar_spec(policy)
+        percent = settings.SLA_REMINDER_PERCENT
+        offsets = sla.deadline_offsets(sla_minutes=policy.sla_minutes, percent=percent, calendar=clock)
+        if offsets is not None:
+            self._shifts[(from_level, to_level, *offsets)] += [row.pk for row in rows]
+            return
+        # Business hours: each deadline depends on where its breach falls in the calendar.
+        ExceptionRequest.objects.filter(pk__in=[row.pk for row in rows]).update(
+            **_escalation_change(from_level=from_level, to_level=to_level)
+        )
+        ExceptionRequest.objects.bulk_update(
+            [
+                ExceptionRequest(
+                    pk=row.pk,
+                    due_at=sla.due_at(start=row.due_at, sla_minutes=policy.sla_minutes, calendar=clock),
+                    remind_at=sla.reminder_at(
+                        start=row.due_at, sla_minutes=policy.sla_minutes, percent=percent, calendar=clock
+                    ),
+                )
+                for row in rows
+            ],
+            ["due_at", "remind_at"],
+        )
+
+    def alert(self, ids: list[int], *, at_level: int) -> None:
+        self._alerts[at_level] += ids
+
+    def write(self, *, now: datetime) -> None:
+        for (from_level, to_level, due, remind), ids in self._shifts.items():
+            ExceptionRequest.objects.filter(pk__in=ids).update(
+                **_escalation_change(from_level=from_level, to_level=to_level),
+                due_at=F("due_at") + due,
+                remind_at=F("due_at") + remind,
+            )
+        for level, ids in self._alerts.items():
+            ExceptionRequest.objects.filter(pk__in=ids).update(breached_level=level, alerted_at=now)
 
 
 def escalate_batch(
     *, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None
 ) -> int:
-    """Escalate breached requests to the next level, or alert the policy's admins at the top."""
+    """Escalate breached requests to the next level, or alert the policy's admins at the top.
+
+    Set-based: one UPDATE per policy and level in the batch, then the history rows, escalation rows
+    and notifications copied from the updated rows by INSERT … SELECT, all in the batch's transaction.
+    """
     with transaction.atomic():
         breached = list(
             ExceptionRequest.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status__in=OPEN_STATUSES, due_at__lte=now, alerted_at__isnull=True)
-            .order_by("due_at")[:batch_size]
+            .order_by("due_at")
+            .values_list("pk", "reference", "policy_id", "approval_level", "due_at", named=True)[:batch_size]
         )
         if not breached:
             return 0
-        policies = _policies({r.policy_id for r in breached})
+        policies = _policies({row.policy_id for row in breached})
         recipients = recipients or _Recipients()
-        notifications: list[Notification] = []
-        escalations: list[Escalation] = []
-        actor = system_user()
-        for request in breached:
-            policy = policies[request.policy_id]
-            breached_at = request.due_at
-            from_level = request.approval_level
-            next_level = min((a.level for a in policy.approver_levels.all() if a.level > from_level), default=None)
-            request._history_user = actor
-            request.breached_level = from_level
-            if next_level is None:
-                request.alerted_at = now
-                request._change_reason = f"SLA breach at level {from_level}, the top level: policy admins alerted"
-                escalations.append(
-                    Escalation(request=request, from_level=from_level, to_level=None, breached_at=breached_at)
-                )
-                text = (
-                    f"{request.reference} ({policy.name}) breached its SLA at level {from_level}, the top level, "
-                    f"on {_when(breached_at)}. It still needs a decision."
-                )
-                notifications += [
-                    Notification(user=u, request=request, kind=Notification.Kind.ALERT, text=text)
-                    for u in recipients.policy_admins(policy)
-                ]
-                report.alerted.append(request.reference)
+        created_at = timezone.now()
+        notices = _Notices(created_at)
+        moves = _Moves()
+        escalated: list[int] = []
+        alerted: list[int] = []
+        for (policy_id, from_level), rows in _by_level(breached).items():
+            policy = policies[policy_id]
+            ids = [row.pk for row in rows]
+            to_level = min((a.level for a in policy.approver_levels.all() if a.level > from_level), default=None)
+            if to_level is None:
+                moves.alert(ids, at_level=from_level)
+                notices.add("alert", recipients.policy_admins(policy), ids)
+                alerted += ids
+                report.alerted += [row.reference for row in rows]
                 continue
-            clock = calendar_spec(policy)
-            request.status = Status.ESCALATED
-            request.approval_level = next_level
-            request.level_started_at = breached_at
-            # A fresh deadline from the breach time, so the SLA at each level is the policy's SLA.
-            request.due_at = sla.due_at(start=breached_at, sla_minutes=policy.sla_minutes, calendar=clock)
-            request.remind_at = sla.reminder_at(
-                start=breached_at, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
+            moves.escalate(policy, rows, from_level=from_level, to_level=to_level)
+            notices.add("previous", recipients.approvers(policy_id, from_level), ids)
+            notices.add("new", recipients.approvers(policy_id, to_level), ids)
+            escalated += ids
+            report.escalated += [row.reference for row in rows]
+        moves.write(now=now)
+        actor = system_user().pk
+        if escalated:
+            rows = ExceptionRequest.objects.filter(pk__in=escalated)
+            insert_history(
+                rows,
+                user_id=actor,
+                date=now,
+                reason=Concat(Value("SLA breach: escalated to level "), _number("approval_level")),
             )
-            request.reminder_sent_at = None
-            request.claimed_by = None
-            request._change_reason = f"SLA breach: escalated to level {next_level}"
-            escalations.append(
-                Escalation(
-                    request=request,
-                    from_level=from_level,
-                    to_level=next_level,
-                    breached_at=breached_at,
-                    new_due_at=request.due_at,
-                )
+            # The unique (request, from_level) constraint is the last guard against a double escalation.
+            insert_from_select(
+                Escalation,
+                rows,
+                {
+                    "request": F("pk"),
+                    "from_level": F("breached_level"),
+                    "to_level": F("approval_level"),
+                    "breached_at": F("level_started_at"),
+                    "new_due_at": F("due_at"),
+                    "created_at": created_at,
+                },
             )
-            previous = recipients.approvers(request.policy_id, from_level)
-            new = recipients.approvers(request.policy_id, next_level)
-            texts = {
-                "previous": f"{request.reference} breached its SLA at level {from_level} and went to level {next_level}.",
-                "new": f"{request.reference} was escalated to you (level {next_level}) after an SLA breach: due {_when(request.due_at)}.",
-                "rep": f"Your request {request.reference} was escalated to level {next_level}; new deadline {_when(request.due_at)}.",
-            }
-            notifications += [
-                Notification(user=u, request=request, kind=Notification.Kind.ESCALATED, text=texts["previous"])
-                for u in previous
-            ]
-            notifications += [
-                Notification(user=u, request=request, kind=Notification.Kind.ESCALATED, text=texts["new"]) for u in new
-            ]
-            notifications.append(
-                Notification(
-                    user_id=request.rep_id, request=request, kind=Notification.Kind.ESCALATED, text=texts["rep"]
-                )
+        if alerted:
+            rows = ExceptionRequest.objects.filter(pk__in=alerted)
+            insert_history(
+                rows,
+                user_id=actor,
+                date=now,
+                reason=Concat(
+                    Value("SLA breach at level "),
+                    _number("breached_level"),
+                    Value(", the top level: policy admins alerted"),
+                ),
             )
-            report.escalated.append(request.reference)
-        # The unique (request, from_level) constraint is the last guard against a double escalation.
-        Escalation.objects.bulk_create(escalations)
-        bulk_update_with_history(breached, ExceptionRequest, ESCALATION_FIELDS, default_user=actor, default_date=now)
-        _queue_emails(Notification.objects.bulk_create(notifications))
+            insert_from_select(
+                Escalation,
+                rows,
+                {
+                    "request": F("pk"),
+                    "from_level": F("breached_level"),
+                    "breached_at": F("due_at"),
+                    "created_at": created_at,
+                },
+            )
+        notices.write(rep_request_ids=escalated)
+        _queue_emails(request_ids=[row.pk for row in breached], created_at=created_at)
         return len(breached)
 
 

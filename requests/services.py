@@ -245,7 +245,7 @@ def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: st
     return notification
 
 
-EMAIL_CHUNK = 25
+EMAIL_CHUNK = 100
 # A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
 EMAIL_CLAIM_TIMEOUT = timedelta(minutes=10)
 
@@ -265,17 +265,17 @@ def notification_email_send(*, notification_id: int, now: datetime | None = None
     )
     if not claimed:
         return False
-    notification = Notification.objects.select_related("user").get(pk=notification_id)
+    notification = Notification.objects.select_related("user", "request").get(pk=notification_id)
     if not notification.user.email:
         Notification.objects.filter(pk=notification_id).update(emailed_at=now)
         return False
-    link = ""
+    lines = [notification.text]
     if notification.request_id:
-        link = settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:detail", args=[notification.request_id])
+        lines += _request_lines(notification.request)
     try:
         send_mail(
             subject=f"[Exceptions portal] {notification.get_kind_display()}",
-            message=f"{notification.text}\n\n{link}".strip(),
+            message="\n\n".join(lines),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.user.email],
         )
@@ -284,6 +284,15 @@ def notification_email_send(*, notification_id: int, now: datetime | None = None
         raise
     Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
     return True
+
+
+def _request_lines(request: ExceptionRequest) -> list[str]:
+    """The request's deadline as it stands when the email goes out (in the portal's time zone), and its link."""
+    lines = []
+    if request.is_open and request.due_at is not None:
+        lines.append(f"Due: {timezone.localtime(request.due_at):%d %b %Y, %H:%M %Z}.")
+    lines.append(settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:detail", args=[request.pk]))
+    return lines
 
 
 def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000) -> list[int]:

@@ -19,6 +19,7 @@ __all__ = [
     "Calendar",
     "SlaState",
     "add_working_minutes",
+    "deadline_offsets",
     "due_at",
     "format_time_left",
     "reminder_at",
@@ -190,6 +191,22 @@ def reminder_at(*, start: datetime, sla_minutes: int, percent: int, calendar: Ca
         raise ValueError(f"percent must be between 0 and 100, got {percent!r}")
     # Scale the timedelta, not float minutes, so e.g. 75% of 120 is exactly 90 minutes.
     return _add_working_time(_utc("start", start), sla * percent / 100, calendar)
+
+
+def deadline_offsets(
+    *, sla_minutes: int, percent: int, calendar: Calendar | None
+) -> tuple[timedelta, timedelta] | None:
+    """(deadline, reminder) as fixed offsets from the start, or None when they depend on the start.
+
+    Without a calendar every minute counts, so ``due_at`` and ``reminder_at`` are the start plus a constant and a
+    database can move many deadlines in one statement (the sweep does). A business calendar has no such constant.
+    """
+    if calendar is not None:
+        return None
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    due = due_at(start=start, sla_minutes=sla_minutes, calendar=None)
+    remind = reminder_at(start=start, sla_minutes=sla_minutes, percent=percent, calendar=None)
+    return due - start, remind - start
 
 
 def resume_deadline(

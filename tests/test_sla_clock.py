@@ -18,6 +18,7 @@ from requests.sla import (
     Calendar,
     SlaState,
     add_working_minutes,
+    deadline_offsets,
     due_at,
     format_time_left,
     reminder_at,
@@ -222,6 +223,30 @@ def test_reminder_at(
     start: datetime, sla_minutes: int, percent: int, calendar: Calendar | None, expected: datetime
 ) -> None:
     assert_utc(reminder_at(start=start, sla_minutes=sla_minutes, percent=percent, calendar=calendar), expected)
+
+
+@pytest.mark.parametrize(
+    ("sla_minutes", "percent", "expected"),
+    [
+        pytest.param(120, 75, (timedelta(minutes=120), timedelta(minutes=90)), id="default"),
+        pytest.param(45, 50, (timedelta(minutes=45), timedelta(minutes=22, seconds=30)), id="half-of-45"),
+        pytest.param(1, 100, (timedelta(minutes=1), timedelta(minutes=1)), id="one-minute"),
+    ],
+)
+def test_deadline_offsets_without_calendar(
+    sla_minutes: int, percent: int, expected: tuple[timedelta, timedelta]
+) -> None:
+    assert deadline_offsets(sla_minutes=sla_minutes, percent=percent, calendar=None) == expected
+    # The offsets are exactly what due_at and reminder_at give from any start, across a DST change too: they are
+    # added to the UTC instant (as the database does), not to the local wall time.
+    start = london(2026, 3, 29, 0, 30).astimezone(UTC)
+    due, remind = expected
+    assert due_at(start=start, sla_minutes=sla_minutes, calendar=None) == start + due
+    assert reminder_at(start=start, sla_minutes=sla_minutes, percent=percent, calendar=None) == start + remind
+
+
+def test_deadline_offsets_with_a_calendar_are_none() -> None:
+    assert deadline_offsets(sla_minutes=120, percent=75, calendar=BUSINESS) is None
 
 
 # --- resume_deadline ----------------------------------------------------------------------------------------------

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
+from policies.models import ApproverLevel, BusinessCalendar
 from requests.escalation import sla_sweep
-from requests.models import Escalation, ExceptionRequest, Notification, Status
+from requests.models import Delegation, Escalation, ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file
-from tests.conftest import facts
+from tests.conftest import facts, make_policy
 
 FILED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -157,3 +159,150 @@ def test_due_soon_badge_after_the_reminder_point(client, pending, manager_high):
         page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert 'data-sla="due_soon"' in page
     assert "25 min left" in page
+
+
+def texts(user) -> list[str]:
+    return list(Notification.objects.filter(user=user).order_by("pk").values_list("text", flat=True))
+
+
+def test_notifications_say_what_happened_to_whom(pending, rep, manager_low, manager_high, director, admin_user):
+    ref = pending.reference
+    sla_sweep(now=at(90))
+    assert texts(manager_high) == [f"Reminder: {ref} is due soon."]
+    sla_sweep(now=at(120))
+    assert texts(manager_low)[-1] == f"{ref} breached its SLA at level 1 and went to level 2."
+    assert texts(director) == [f"{ref} was escalated to you (level 2) after an SLA breach."]
+    assert texts(rep)[-1] == f"Your request {ref} was escalated to level 2 after an SLA breach."
+    sla_sweep(now=at(240))
+    assert texts(admin_user) == [
+        f"{ref} (Return window) breached its SLA at level 2, the top level. It still needs a decision."
+    ]
+    assert set(Notification.objects.filter(kind="escalated").values_list("request_id", flat=True)) == {pending.pk}
+
+
+def test_history_rows_copy_the_stored_row_at_each_step(pending):
+    for minutes in (90, 120, 240):
+        sla_sweep(now=at(minutes))
+    pending.refresh_from_db()
+    records = list(pending.history.select_related("history_user").order_by("history_date", "history_id"))[-3:]
+    assert [r.history_change_reason for r in records] == [
+        "SLA reminder sent to level 1",
+        "SLA breach: escalated to level 2",
+        "SLA breach at level 2, the top level: policy admins alerted",
+    ]
+    assert [r.history_date for r in records] == [at(90), at(120), at(240)]
+    assert {r.history_user.username for r in records} == {"system"}
+    assert [(r.approval_level, r.due_at, r.reminder_sent_at) for r in records] == [
+        (1, at(120), at(90)),
+        (2, at(240), None),
+        (2, at(240), None),
+    ]
+    for field in ExceptionRequest._meta.concrete_fields:
+        assert getattr(records[-1], field.attname) == getattr(pending, field.attname), field.name
+
+
+def test_one_batch_escalates_each_policy_by_its_own_clock(rep, policy, problem_type, manager_low, director, admin_user):
+    """Wall-clock deadlines move in the database, business-hours ones are computed: both land right."""
+    office = BusinessCalendar.objects.create(
+        name="London office",
+        time_zone="Europe/London",
+        working_days=[1, 2, 3, 4, 5],
+        opens_at=time(9),
+        closes_at=time(17),
+    )
+    in_office = make_policy(problem_type, "Office hours", calendar=office, owner=admin_user)
+    quick = make_policy(problem_type, "Quick", sla_minutes=45, owner=admin_user)
+    for other in (in_office, quick):
+        ApproverLevel.objects.create(policy=other, level=1, user=manager_low, money_authority=Decimal("2500"))
+        ApproverLevel.objects.create(policy=other, level=2, user=director, money_authority=Decimal("2500"))
+    monday = datetime(2026, 11, 23, tzinfo=UTC)  # London is on GMT in November
+    office_request = exception_request_file(
+        rep=rep, facts=facts(in_office, amount=Decimal("300")), now=monday + timedelta(hours=14)
+    )
+    quick_request = exception_request_file(
+        rep=rep, facts=facts(quick, customer_ref="C-2", amount=Decimal("300")), now=monday + timedelta(hours=15)
+    )
+    standard_request = exception_request_file(
+        rep=rep,
+        facts=facts(policy, customer_ref="C-3", amount=Decimal("300")),
+        now=monday + timedelta(hours=13, minutes=30),
+    )
+    report = sla_sweep(now=monday + timedelta(hours=16))
+    assert sorted(report.escalated) == sorted(
+        [office_request.reference, quick_request.reference, standard_request.reference]
+    )
+    standard_request.refresh_from_db()
+    # Breached at 15:30: two wall-clock hours at level 2, like the 45 minutes above but not mixed up with them.
+    assert (standard_request.due_at, standard_request.remind_at) == (
+        monday + timedelta(hours=17, minutes=30),
+        monday + timedelta(hours=17),
+    )
+    office_request.refresh_from_db()
+    quick_request.refresh_from_db()
+    # Breached at 16:00 with one working hour left on Monday: the other hour is Tuesday 09:00-10:00.
+    assert (office_request.level_started_at, office_request.due_at, office_request.remind_at) == (
+        monday + timedelta(hours=16),
+        monday + timedelta(days=1, hours=10),
+        monday + timedelta(days=1, hours=9, minutes=30),
+    )
+    # Breached at 15:45: 45 wall-clock minutes at level 2, reminder at 75 % of them.
+    assert (quick_request.level_started_at, quick_request.due_at, quick_request.remind_at) == (
+        monday + timedelta(hours=15, minutes=45),
+        monday + timedelta(hours=16, minutes=30),
+        monday + timedelta(hours=16, minutes=18, seconds=45),
+    )
+    assert sorted(
+        Escalation.objects.values_list("request_id", "from_level", "to_level", "breached_at", "new_due_at")
+    ) == sorted(
+        [
+            (office_request.pk, 1, 2, office_request.level_started_at, office_request.due_at),
+            (quick_request.pk, 1, 2, quick_request.level_started_at, quick_request.due_at),
+            (standard_request.pk, 1, 2, standard_request.level_started_at, standard_request.due_at),
+        ]
+    )
+
+
+def test_a_delegate_standing_in_is_reminded_and_told_of_escalations(pending, manager_low, director, outsider):
+    today = timezone.localdate()
+    Delegation.objects.create(approver=director, delegate=outsider, starts_on=today, ends_on=today)
+    sla_sweep(now=at(120))
+    assert texts(outsider) == [f"{pending.reference} was escalated to you (level 2) after an SLA breach."]
+
+
+def test_every_notification_of_a_sweep_is_queued_for_email_once(
+    rep, policy, django_capture_on_commit_callbacks, monkeypatch
+):
+    for n in range(3):
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"E-{n}", amount=Decimal("300")), now=FILED)
+    queued: list[list[int]] = []
+    monkeypatch.setattr("requests.tasks.send_notification_emails.delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        sla_sweep(now=at(90), batch_size=2)
+        sla_sweep(now=at(120), batch_size=2)
+    written = Notification.objects.filter(kind__in=["reminder", "escalated"]).values_list("pk", flat=True)
+    assert len(written) == 3 * 2 + 3 * 4  # reminders to two managers; escalations to them, the director, the rep
+    assert sorted(pk for chunk in queued for pk in chunk) == sorted(written)
+
+
+def test_escalation_email_and_notification_list_give_the_new_deadline(
+    client, pending, director, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sla_sweep(now=at(120))
+    (email,) = [m for m in mailoutbox if m.to == [director.email]]
+    due = timezone.localtime(at(240))
+    assert f"Due: {due:%d %b %Y, %H:%M %Z}." in email.body
+    assert f"/requests/{pending.pk}/" in email.body
+    client.force_login(director)
+    with time_machine.travel(at(150), tick=False):
+        page = client.get(reverse("requests:notifications")).text
+    assert f"due {due:%-d %b, %H:%M} (1 h 30 min left)" in page
+
+
+def test_notification_list_gives_no_deadline_once_decided(client, pending, manager_high):
+    sla_sweep(now=at(90))
+    exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="Fine", alternative="")
+    client.force_login(manager_high)
+    page = client.get(reverse("requests:notifications")).text
+    assert f"Reminder: {pending.reference} is due soon." in page
+    assert "left)" not in page
