@@ -93,12 +93,16 @@ def explain_queue(user) -> None:
     """The plans of the page's two expensive queries: the paginator's count and the first page."""
     from django.db import connection
 
+    from requests.pagination import CappedPaginator
     from requests.selectors import queue_for
+    from requests.views import PAGE_SIZE, QUEUE_LOOK_AHEAD
 
     rows = queue_for(user=user)
+    paginator = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD)
+    paginator.get_page(1)
     options = {"analyze": True} if connection.vendor == "postgresql" else {}
-    print("\n  EXPLAIN first page:\n    " + rows[:25].explain(**options).replace("\n", "\n    "))
-    print("  EXPLAIN count:\n    " + rows.order_by().values("pk").explain(**options).replace("\n", "\n    "))
+    print("\n  EXPLAIN first page:\n    " + rows[:PAGE_SIZE].explain(**options).replace("\n", "\n    "))
+    print("  EXPLAIN count:\n    " + paginator.rows_to_count().values("pk").explain(**options).replace("\n", "\n    "))
 
 
 def main() -> None:

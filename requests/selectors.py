@@ -15,7 +15,7 @@ from django.utils import timezone
 from policies.models import ApproverLevel, Policy
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
-from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
+from requests.models import Customer, Delegation, ExceptionRequest, Notification, Status
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
@@ -117,11 +117,13 @@ def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
     assigned = Exists(
         _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
     )
+    # open_due_at is set exactly while the request is open, and its index is in the queue's order: the first
+    # page reads the open requests by deadline and stops at the 25th assigned one, on SQLite as on PostgreSQL.
     return (
-        ExceptionRequest.objects.filter(status__in=OPEN_STATUSES)
+        ExceptionRequest.objects.filter(open_due_at__isnull=False)
         .filter(assigned)
         .select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by")
-        .order_by("due_at", "pk")
+        .order_by("open_due_at", "pk")
     )
 
 
@@ -238,5 +240,5 @@ def queue_filtered(
     if level is not None:
         rows = rows.filter(approval_level=level)
     if overdue:
-        rows = rows.filter(due_at__lte=now)
+        rows = rows.filter(open_due_at__lte=now)
     return rows

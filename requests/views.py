@@ -26,8 +26,11 @@ from requests.forms import (
     QueueFilterForm,
 )
 from requests.models import Delegation, Notification
+from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
+# How far past the page shown the queue counts: "page 1 of at least 41" beyond that.
+QUEUE_LOOK_AHEAD = 1000
 
 
 @require_GET
@@ -170,7 +173,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     rows = selectors.queue_for(user=request.user)
     if filters.is_valid():
         rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
