@@ -30,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import CharField, F, Q, Value
+from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -299,6 +299,12 @@ class _Moves:
             ExceptionRequest.objects.filter(pk__in=ids).update(breached_level=level, alerted_at=now)
 
 
+def breached_requests(*, now: datetime) -> QuerySet[ExceptionRequest]:
+    """Open requests past their deadline and not yet alerted at the top, oldest breach first."""
+    # open_due_at is due_at while the request is open, so the queue's index serves the sweep too.
+    return ExceptionRequest.objects.filter(open_due_at__lte=now, alerted_at__isnull=True).order_by("open_due_at")
+
+
 def escalate_batch(
     *, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None
 ) -> int:
@@ -309,9 +315,8 @@ def escalate_batch(
     """
     with transaction.atomic():
         breached = list(
-            ExceptionRequest.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status__in=OPEN_STATUSES, due_at__lte=now, alerted_at__isnull=True)
-            .order_by("due_at")
+            breached_requests(now=now)
+            .select_for_update(skip_locked=True, of=("self",))
             .values_list("pk", "reference", "policy_id", "approval_level", "due_at", named=True)[:batch_size]
         )
         if not breached:

@@ -113,8 +113,8 @@ class ExceptionRequest(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     # The queue's order: the deadline while the request is open, empty otherwise. The database keeps it, so
     # that the queue walks one index in deadline order on every engine. SQLite, which has no statistics,
-    # looks up a status index rather than walk the partial index request_open_due (even with the statuses
-    # written as literals), and then sorts every open request.
+    # looked up a status index rather than walk a partial index on due_at WHERE status IN (open statuses)
+    # (even with the statuses written as literals), and then sorted every open request.
     open_due_at = models.GeneratedField(
         expression=Case(When(status__in=OPEN_STATUSES, then=F("due_at"))),
         output_field=models.DateTimeField(null=True, blank=True),
@@ -157,11 +157,7 @@ class ExceptionRequest(models.Model):
         permissions = [("decide_exceptionrequest", "Can decide exception requests")]
         indexes = [
             models.Index(fields=["status", "due_at"], name="request_status_due"),
-            # The queue and the SLA sweep: open requests by deadline, without sorting the whole table.
-            models.Index(
-                fields=["due_at", "id"], condition=Q(status__in=["pending", "escalated"]), name="request_open_due"
-            ),
-            # The approver's queue, in its order (selectors.queue_for).
+            # The approver's queue in its order (selectors.queue_for), and the SLA sweep's breaches.
             models.Index(
                 fields=["open_due_at", "id"], condition=Q(open_due_at__isnull=False), name="request_queue_due"
             ),

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from requests import views
+from requests.escalation import breached_requests
 from requests.models import Customer, ExceptionRequest, Status
 from requests.pagination import CappedPaginator
 from requests.selectors import queue_filtered, queue_for
@@ -98,6 +99,14 @@ def test_overdue_filter_reads_a_range_of_the_queue_index(rep, policy, manager_hi
     assert "request_queue_due" in plan
     if connection.vendor == "sqlite":
         assert "open_due_at>? AND open_due_at<?" in plan
+
+
+def test_sla_sweep_finds_breaches_on_the_queue_index(rep, policy):
+    file_pending(rep, policy, "A")
+    plan = _plan(breached_requests(now=NOW)[:500])
+    assert "request_queue_due" in plan
+    assert "TEMP B-TREE" not in plan
+    assert "Sort" not in plan
 
 
 # The capped count ----------------------------------------------------------------------------------------

@@ -197,8 +197,9 @@ def test_history_rows_copy_the_stored_row_at_each_step(pending):
         (2, at(240), None),
         (2, at(240), None),
     ]
-    for field in ExceptionRequest._meta.concrete_fields:
-        assert getattr(records[-1], field.attname) == getattr(pending, field.attname), field.name
+    for field in ExceptionRequest.history.model._meta.concrete_fields:
+        if not field.name.startswith("history_"):
+            assert getattr(records[-1], field.attname) == getattr(pending, field.attname), field.name
 
 
 def test_one_batch_escalates_each_policy_by_its_own_clock(rep, policy, problem_type, manager_low, director, admin_user):
