@@ -1,19 +1,20 @@
 """Learning from exceptions: figures per problem type and per policy, trends, frequent askers.
 
-Every figure comes from database aggregation (values/annotate, window functions
-for percentiles), so the page issues a bounded number of queries whatever the
-number of requests. The functions are selectors: they read, never write.
+Every figure comes from database aggregation (values/annotate; PERCENTILE_DISC
+on PostgreSQL and window functions elsewhere for percentiles), so the page issues
+a bounded number of queries whatever the number of requests. The functions are
+selectors: they read, never write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import (
-    Aggregate,
     CharField,
     Count,
     DurationField,
@@ -23,9 +24,8 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
-    Window,
 )
-from django.db.models.functions import Ceil, Coalesce, Concat, RowNumber, TruncWeek
+from django.db.models.functions import Coalesce, Concat, TruncWeek
 from django.utils import timezone
 
 from policies.models import Policy
@@ -111,48 +111,93 @@ def _decision_time() -> ExpressionWrapper:
     return ExpressionWrapper(F("decided_at") - F("filed_at"), output_field=DurationField())
 
 
-class PercentileDisc(Aggregate):
-    """PostgreSQL's nearest-rank percentile: one pass per group, no window and no second query."""
-
-    function = "PERCENTILE_DISC"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, *, fraction: float) -> None:
-        super().__init__(expression, fraction=fraction, output_field=DurationField())
+Percentiles = dict[str | None, dict[object, dict[str, timedelta]]]
+SHARES = {"median": 0.5, "p90": 0.9}
 
 
-def decision_time_percentiles(
-    rows: QuerySet[ExceptionRequest], group: str | None
-) -> dict[object, dict[str, timedelta]]:
-    """Median and 90th percentile of time to an approver's decision, per group, by nearest rank
-    (the value at rank ceil(p * n)). Groups without a decision are left out."""
+def decision_time_percentiles(rows: QuerySet[ExceptionRequest], groupings: Sequence[str | None]) -> Percentiles:
+    """Median and 90th percentile of time to an approver's decision, by nearest rank (the value at
+    rank ceil(p * n)), for each grouping: {grouping: {group key: {"median": ..., "p90": ...}}}.
+
+    A grouping is a field path ("policy", "decided_by") or None for all decisions together; groups
+    without a decision are left out. Percentiles do not add up like counts, so each grouping orders
+    the decisions on its own, but all of them come from one pass over the decisions. The ORM builds
+    the decided rows; the percentile SQL around them is beyond what it can write.
+    """
     decided = rows.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
-    keys = [group] if group else []
-    if connection.vendor == "postgresql":
-        figures = {
-            "median": PercentileDisc(_decision_time(), fraction=0.5),
-            "p90": PercentileDisc(_decision_time(), fraction=0.9),
-        }
-        if not keys:
-            found = decided.aggregate(**figures)
-            return {None: found} if found["median"] is not None else {}
-        return {
-            row[group]: {"median": row["median"], "p90": row["p90"]}
-            for row in decided.values(group).annotate(**figures)
-        }
-    # Elsewhere (SQLite): rank each decision within its group with window functions and keep
-    # the row at rank ceil(p * n), one query per percentile.
-    partition = [F(group)] if group else None
-    ranked = decided.annotate(
-        duration=_decision_time(),
-        rank=Window(RowNumber(), partition_by=partition, order_by=[_decision_time().asc(), F("pk").asc()]),
-        group_size=Window(Count("pk"), partition_by=partition),
-    )
-    result: dict[object, dict[str, timedelta]] = {}
-    for label, share in (("median", 0.5), ("p90", 0.9)):
-        for row in ranked.filter(rank=Ceil(F("group_size") * share)).values(*keys, "duration"):
-            result.setdefault(row[group] if group else None, {})[label] = row["duration"]
+    columns = {f"group_{i}": grouping for i, grouping in enumerate(groupings) if grouping}
+    sql, params = decided.values(
+        **{column: F(grouping) for column, grouping in columns.items()}, duration=_decision_time()
+    ).query.sql_with_params()
+    ranked = _percentiles_by_grouping_sets if connection.vendor == "postgresql" else _percentiles_by_ranks
+    result: Percentiles = {grouping: {} for grouping in groupings}
+    for grouping, key, label, value in ranked(sql, params, columns, with_total=None in groupings):
+        result[grouping].setdefault(key, {})[label] = value
     return result
+
+
+def _percentiles_by_grouping_sets(
+    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
+) -> Iterator[tuple[str | None, object, str, timedelta]]:
+    """PostgreSQL's own nearest-rank percentile (PERCENTILE_DISC), once per grouping set."""
+    quote = connection.ops.quote_name
+    names = [quote(column) for column in columns]
+    sets = [f"({name})" for name in names] + (["()"] if with_total else [])
+    figures = [f"PERCENTILE_DISC({share}) WITHIN GROUP (ORDER BY {quote('duration')})" for share in SHARES.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join([*(f'GROUPING({name})' for name in names), *names, *figures])} "
+            f"FROM ({sql}) AS decided GROUP BY GROUPING SETS ({', '.join(sets)})",
+            params,
+        )
+        found = cursor.fetchall()
+    groupings = list(columns.values())
+    for row in found:
+        flags, keys, values = row[: len(names)], row[len(names) : 2 * len(names)], row[2 * len(names) :]
+        if values[0] is None:
+            continue  # the grand total of a period without decisions
+        # GROUPING(column) is 0 in the rows of the set grouped by that column; 1 everywhere: the total.
+        grouping, key = next(
+            ((g, k) for g, flag, k in zip(groupings, flags, keys, strict=True) if not flag), (None, None)
+        )
+        for label, value in zip(SHARES, values, strict=True):
+            yield grouping, key, label, value
+
+
+def _percentiles_by_ranks(
+    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
+) -> Iterator[tuple[str | None, object, str, timedelta]]:
+    """Elsewhere (SQLite): rank each decision within its group of every grouping, and keep the rows
+    at rank ceil(p * n). Ranked over the decided rows as a subquery, so that the duration (a Python
+    function on SQLite) is computed once a row, not once a window."""
+    quote = connection.ops.quote_name
+    names = [quote(column) for column in columns]
+    partitions = [(grouping, f"PARTITION BY {quote(column)}") for column, grouping in columns.items()]
+    partitions += [(None, "")] if with_total else []
+    windows = [
+        f"ROW_NUMBER() OVER ({partition} ORDER BY {quote('duration')}) AS rank_{i}, "
+        f"COUNT(*) OVER ({partition}) AS size_{i}"
+        for i, (_, partition) in enumerate(partitions)
+    ]
+    hits = [
+        (grouping, label, f"rank_{i} = CEILING(size_{i} * {share})")
+        for i, (grouping, _) in enumerate(partitions)
+        for label, share in SHARES.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join([*names, quote('duration'), *(hit for _, _, hit in hits)])} "
+            f"FROM (SELECT decided.*, {', '.join(windows)} FROM ({sql}) AS decided) AS ranked "
+            f"WHERE {' OR '.join(hit for _, _, hit in hits)}",
+            params,
+        )
+        found = cursor.fetchall()
+    for row in found:
+        keys = dict(zip(columns.values(), row, strict=False))
+        value = connection.ops.convert_durationfield_value(row[len(names)], None, connection)
+        for (grouping, label, _), hit in zip(hits, row[len(names) + 1 :], strict=True):
+            if hit:
+                yield grouping, keys.get(grouping), label, value
 
 
 COUNTED = [*_figures().keys()]
@@ -161,13 +206,17 @@ COUNTED = [*_figures().keys()]
 def overview(period: Period) -> dict:
     """Totals, per problem type, per policy and the top policies, from one aggregate per policy:
     counts and sums add up, so the coarser tables are built from the policy rows. Percentiles do
-    not add up and get their own query per grouping."""
+    not add up and come from one pass over the decisions for all three groupings."""
     rows = requests_in(period)
-    by_policy = list(
-        rows.values("policy", "policy__name", "policy__problem_type", "policy__problem_type__name").annotate(
-            **_figures()
+    # Grouped by the policy column alone: no join, and 50 groups fit a hash table where grouping by
+    # the names too made PostgreSQL sort every row, on disk. The names come from the policy table.
+    by_policy = list(rows.values("policy").annotate(**_figures()))
+    policies = {
+        policy["pk"]: policy
+        for policy in Policy.objects.filter(pk__in=[row["policy"] for row in by_policy]).values(
+            "pk", "name", "problem_type", "problem_type__name"
         )
-    )
+    }
     breaches: dict[int, dict[int, int]] = {}
     for row in (
         Escalation.objects.filter(request__in=rows.values("pk"))
@@ -180,21 +229,20 @@ def overview(period: Period) -> dict:
     totals = _empty_row()
     types: dict[int, dict] = {}
     for row in by_policy:
-        row["breaches"] = breaches.get(row["policy"], {})
+        policy = policies[row.pop("policy")]
+        row.update(key=policy["pk"], name=policy["name"], breaches=breaches.get(policy["pk"], {}))
         ptype = types.setdefault(
-            row["policy__problem_type"], _empty_row(row["policy__problem_type"], row["policy__problem_type__name"])
+            policy["problem_type"], _empty_row(policy["problem_type"], policy["problem_type__name"])
         )
         for target in (ptype, totals):
             _add(target, row)
-        row["key"], row["name"] = row.pop("policy"), row.pop("policy__name")
-        del row["policy__problem_type"], row["policy__problem_type__name"]
 
-    for table, group in ((by_policy, "policy"), (list(types.values()), "policy__problem_type")):
-        times = decision_time_percentiles(rows, group)
+    times = decision_time_percentiles(rows, ["policy", "policy__problem_type", None])
+    for table, grouping in ((by_policy, "policy"), (list(types.values()), "policy__problem_type")):
         for row in table:
-            row.update(times.get(row["key"], {}))
+            row.update(times[grouping].get(row["key"], {}))
             _with_rates(row)
-    totals.update(decision_time_percentiles(rows, None).get(None, {}))
+    totals.update(times[None].get(None, {}))
     _with_rates(totals)
 
     def ordered(table: list[dict]) -> list[dict]:
@@ -291,7 +339,7 @@ def approver_decision_times(period: Period) -> list[dict]:
         )
         .order_by("-decided")
     )
-    times = decision_time_percentiles(rows, "decided_by")
+    times = decision_time_percentiles(rows, ["decided_by"])["decided_by"]
     for row in table:
         full = f"{row.pop('decided_by__first_name')} {row.pop('decided_by__last_name')}".strip()
         row["name"] = full or row["decided_by__username"]

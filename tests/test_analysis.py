@@ -395,6 +395,34 @@ def test_median_and_p90_by_nearest_rank(rep, manager_high, policy):
     assert analysis.format_duration(totals["median"]) == "20 min"
 
 
+def test_percentiles_of_every_grouping_come_from_one_query(dataset, manager_low, manager_high, director):
+    rows = analysis.requests_in(PERIOD)
+    with CaptureQueriesContext(connection) as queries:
+        times = analysis.decision_time_percentiles(rows, ["policy", "policy__problem_type", "decided_by", None])
+    assert len(queries) == 1
+    assert times == {
+        "policy": {
+            dataset.return_window.pk: {"median": minutes(30), "p90": minutes(150)},  # 10, 20, 30, 40, 150
+            dataset.late_delivery.pk: {"median": minutes(60), "p90": minutes(60)},
+        },
+        "policy__problem_type": {
+            dataset.returns.pk: {"median": minutes(30), "p90": minutes(150)},
+            dataset.delivery.pk: {"median": minutes(60), "p90": minutes(60)},
+        },
+        "decided_by": {
+            manager_low.pk: {"median": minutes(10), "p90": minutes(10)},
+            manager_high.pk: {"median": minutes(30), "p90": minutes(60)},  # 20, 30, 60
+            director.pk: {"median": minutes(40), "p90": minutes(150)},  # 40, 150
+        },
+        None: {None: {"median": minutes(30), "p90": minutes(150)}},
+    }
+
+
+def test_percentiles_without_a_decision_are_left_out(dataset):
+    thursday = analysis.requests_in(Period(date(2026, 11, 12), date(2026, 11, 12)))  # granted at once only
+    assert analysis.decision_time_percentiles(thursday, ["policy", None]) == {"policy": {}, None: {}}
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [
