@@ -328,6 +328,15 @@ def test_frequent_customers_are_those_who_asked_at_least_twice(dataset):
     ]
 
 
+def test_frequent_customers_count_the_policies_of_the_period_only(dataset, rep, late_delivery):
+    # Maya asks under a second policy the day after the period: not one of her policies in it.
+    exception_request_file(rep=rep, facts=facts(late_delivery), now=at(16, 9))
+    assert analysis.frequent_customers(PERIOD, limit=1) == [
+        {"customer__external_ref": "C-1", "customer__name": "Maya Brooks", "filed": 2, "granted": 1, "policies": 1},
+    ]
+    assert analysis.frequent_customers(Period(PERIOD.start, date(2026, 11, 16)))[0]["policies"] == 2
+
+
 def test_reps_granting_counts_only_grants_at_once(dataset):
     assert analysis.reps_granting(PERIOD) == [
         {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
