@@ -28,6 +28,7 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return _export(export, period)
     weeks, trend = analysis.weekly_trend(period)
     figures = analysis.overview(period)
+    reps, approvers = analysis.people(period)
     top = figures["top_policies"]
     flags = list(ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("policy").order_by("-raised_at"))
     behind = {
@@ -52,8 +53,8 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         "top_policies": top,
         "top_chart": charts.bar_chart([(row["policy__name"], row["n"]) for row in top], width=480, label_width=190),
         "customers": analysis.frequent_customers(period),
-        "reps": analysis.reps_granting(period),
-        "approvers": analysis.approver_decision_times(period),
+        "reps": reps,
+        "approvers": approvers,
         "flags": flags,
         "causes": list(Cause),
         "can_resolve": request.user.has_perm("policies.change_policy"),

@@ -382,6 +382,24 @@ def test_approver_decision_times(dataset, manager_low, manager_high, director):
     ]
 
 
+def test_people_separate_a_grant_at_once_from_a_decision_by_the_same_user(dataset, manager_high):
+    # An approver who files a tier-1 request grants it at once: a rep's grant, not a decision.
+    granted = exception_request_file(
+        rep=manager_high, facts=facts(dataset.return_window, customer_ref="C-9"), now=at(14, 9)
+    )
+    assert (granted.status, granted.decided_by) == (Status.GRANTED, manager_high)
+    reps, approvers = analysis.people(PERIOD, reps_limit=2)
+    assert reps == [
+        {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
+        {"rep__username": "manager_high", "name": "Manager_High", "granted": 1, "money": Decimal("20.00")},
+    ]
+    assert [(a["decided_by__username"], a["decided"], a["median"]) for a in approvers] == [
+        ("manager_high", 3, minutes(30)),
+        ("director", 2, minutes(40)),
+        ("manager_low", 1, minutes(10)),
+    ]
+
+
 def test_top_policies(dataset):
     assert analysis.top_policies(PERIOD) == [
         {"policy__name": "Return window", "n": 8},
