@@ -22,6 +22,7 @@ from django.utils import timezone
 from policies import analysis
 from policies.analysis import Period
 from policies.models import ApproverLevel, Policy, ProblemType
+from policies.views import _csv_chunks
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Status
 from requests.services import exception_request_decide, exception_request_file
@@ -896,6 +897,21 @@ def test_export_money_has_cents(client, rep, admin_user, policy):
     _, reps = export(client, "reps")
     assert policies[1][MONEY_COLUMN] == "30.60"
     assert reps[1] == ["Rep", "4", "30.60"]
+
+
+def test_csv_is_streamed_in_chunks_of_whole_rows():
+    rows = [["reference", "amount"], *([f"EX-{n}", n] for n in range(4)), ["=1+1", "-2"]]
+    chunks = list(_csv_chunks(rows, rows_per_chunk=2))
+    assert [chunk.count("\r\n") for chunk in chunks] == [2, 2, 2]
+    assert list(csv.reader(io.StringIO("".join(chunks)))) == [
+        ["reference", "amount"],
+        ["EX-0", "0"],
+        ["EX-1", "1"],
+        ["EX-2", "2"],
+        ["EX-3", "3"],
+        ["'=1+1", "'-2"],
+    ]
+    assert list(_csv_chunks([], rows_per_chunk=2)) == []
 
 
 def test_unknown_export_is_a_bad_request(client, dataset, admin_user):
