@@ -578,6 +578,31 @@ def test_days_and_weeks_are_local_days_in_summer_time(rep, policy):
     ]
 
 
+def test_weeks_of_a_five_year_period(rep, policy):
+    # 261 weeks: each filing lands in its local week, on both sides of the clock changes.
+    filed = [
+        datetime(2024, 1, 1, 0, 0, tzinfo=UTC),  # Monday of the first week, first instant
+        datetime(2025, 3, 30, 22, 59, tzinfo=UTC),  # Sunday 23:59 BST, the day summer time starts
+        datetime(2025, 3, 30, 23, 0, tzinfo=UTC),  # Monday 00:00 BST
+        datetime(2026, 10, 25, 23, 59, tzinfo=UTC),  # Sunday 23:59 GMT, the day summer time ends
+        datetime(2026, 10, 26, 0, 0, tzinfo=UTC),  # Monday 00:00 GMT
+        datetime(2028, 12, 31, 23, 59, tzinfo=UTC),  # Sunday, the last day
+    ]
+    for n, when in enumerate(filed):
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"W-{n}"), now=when)
+    weeks, trend = analysis.weekly_trend(Period(date(2024, 1, 1), date(2028, 12, 31)))
+    assert (len(weeks), weeks[0], weeks[-1]) == (261, date(2024, 1, 1), date(2028, 12, 25))
+    counts = trend[0]["counts"]
+    assert {weeks[i]: n for i, n in enumerate(counts) if n} == {
+        date(2024, 1, 1): 1,
+        date(2025, 3, 24): 1,
+        date(2025, 3, 31): 1,
+        date(2026, 10, 19): 1,
+        date(2026, 10, 26): 1,
+        date(2028, 12, 25): 1,
+    }
+
+
 # The page ----------------------------------------------------------------------------------------
 
 
