@@ -205,13 +205,19 @@ def _percentiles_by_ranks(
                 yield grouping, keys.get(grouping), label, value
 
 
+def decision_times(period: Period) -> Percentiles:
+    """The decision-time percentiles of every table of the page (per policy, per problem type, per
+    approver, overall), from one pass over the period's decisions."""
+    return decision_time_percentiles(requests_in(period), ["policy", "policy__problem_type", "decided_by", None])
+
+
 COUNTED = [*_figures().keys()]
 
 
-def overview(period: Period) -> dict:
+def overview(period: Period, *, times: Percentiles | None = None) -> dict:
     """Totals, per problem type, per policy and the top policies, from one aggregate per policy:
     counts and sums add up, so the coarser tables are built from the policy rows. Percentiles do
-    not add up and come from one pass over the decisions for all three groupings."""
+    not add up; they come from ``times`` (decision_times()), computed here when not given."""
     rows = requests_in(period)
     # Grouped by the policy column alone: no join, and 50 groups fit a hash table where grouping by
     # the names too made PostgreSQL sort every row, on disk. The names come from the policy table.
@@ -242,7 +248,7 @@ def overview(period: Period) -> dict:
         for target in (ptype, totals):
             _add(target, row)
 
-    times = decision_time_percentiles(rows, ["policy", "policy__problem_type", None])
+    times = times or decision_time_percentiles(rows, ["policy", "policy__problem_type", None])
     for table, grouping in ((by_policy, "policy"), (list(types.values()), "policy__problem_type")):
         for row in table:
             row.update(times[grouping].get(row["key"], {}))
@@ -343,12 +349,13 @@ def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     return sorted(top, key=lambda r: (-r["filed"], r["customer__name"]))
 
 
-def people(period: Period, *, reps_limit: int = 10) -> tuple[list[dict], list[dict]]:
+def people(period: Period, *, reps_limit: int = 10, times: Percentiles | None = None) -> tuple[list[dict], list[dict]]:
     """The reps who granted most at once, and every approver with their decisions and decision times.
 
     One pass for both: a rep's grant at once is counted for the rep who filed it, an approver's
     decision for the approver who made it (a CASE in the grouping). Grouped by user id; the names
-    come from the user table.
+    come from the user table. The decision times come from ``times`` (decision_times()), computed
+    here when not given.
     """
     rows = requests_in(period).filter(GRANTED_AT_ONCE | DECIDED_BY_APPROVER)
     counted = list(
@@ -375,7 +382,7 @@ def people(period: Period, *, reps_limit: int = 10) -> tuple[list[dict], list[di
         return user["username"], f"{user['first_name']} {user['last_name']}".strip() or user["username"] or ""
 
     reps, approvers = [], []
-    times = decision_time_percentiles(rows, ["decided_by"])["decided_by"]
+    by_approver = (times or decision_time_percentiles(rows, ["decided_by"]))["decided_by"]
     for row in counted:
         username, name = named(row["person"])
         if row["at_once"]:
@@ -390,7 +397,7 @@ def people(period: Period, *, reps_limit: int = 10) -> tuple[list[dict], list[di
                 "approved": row["approved"],
                 "denied": row["denied"],
                 "on_time": row["on_time"],
-                **times.get(row["person"], {}),
+                **by_approver.get(row["person"], {}),
             }
         )
     reps.sort(key=lambda r: (-r["granted"], r["rep__username"] or ""))

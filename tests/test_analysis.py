@@ -446,6 +446,17 @@ def test_percentiles_of_every_grouping_come_from_one_query(dataset, manager_low,
     }
 
 
+def test_the_page_tables_share_one_pass_for_their_percentiles(dataset):
+    with CaptureQueriesContext(connection) as alone:
+        figures, (reps, approvers) = analysis.overview(PERIOD), analysis.people(PERIOD)
+    times = analysis.decision_times(PERIOD)
+    with CaptureQueriesContext(connection) as shared:
+        assert analysis.overview(PERIOD, times=times) == figures
+        assert analysis.people(PERIOD, times=times) == (reps, approvers)
+    assert len(shared) == len(alone) - 2
+    assert approvers[0]["median"] == times["decided_by"][approvers[0]["decided_by"]]["median"]
+
+
 def test_percentiles_without_a_decision_are_left_out(dataset):
     thursday = analysis.requests_in(Period(date(2026, 11, 12), date(2026, 11, 12)))  # granted at once only
     assert analysis.decision_time_percentiles(thursday, ["policy", None]) == {"policy": {}, None: {}}
