@@ -5,19 +5,19 @@ Usage (from the project root):
     .venv/bin/python bench/analysis.py                              # SQLite, 100,000 requests
     .venv/bin/python bench/analysis.py --count 10000 --repeat 3     # smaller and quicker
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/analysis.py
-                                                                    # PostgreSQL, database portal_analysis_bench
+                                                                    # PostgreSQL, database portal_bench
 
-The script works on its own throwaway database, never on the developer's: a SQLite file in a fresh
-directory under ``$VAR_DIR`` (or the system's temporary directory), or on PostgreSQL a separate database
-``<name>_analysis_bench`` created and dropped through the server's ``postgres`` database.
+The script works on its own throwaway database, never on the developer's (``bench/_common.py``): a SQLite
+file in a fresh directory under ``$VAR_DIR`` (or the system's temporary directory), or on PostgreSQL a
+separate database ``<name>_bench`` created and dropped through the server's ``postgres`` database.
 
 It seeds 50 policies over 7 problem types (four tiers, two approval levels each), reps, approvers, a policy
 admin, 2,000 customers and ``--count`` exception requests filed over the last 365 days with a mix of tiers,
 causes, statuses, decision times and SLA breaches (with their escalation trail), and a few review flags.
 Then, logged in as the policy admin, it renders GET /policies/analysis/?period=365 through the test client
 and prints the median render time, the SQL query count, the slowest queries, and the time of the CSV export
-of the requests. It prints figures, it asserts nothing. Self-contained: it shares no helper with the other
-benchmarks.
+of the requests. It prints figures, it asserts nothing. The people, policies and requests are its own (tiers,
+reps, decisions and breaches that the other benchmarks do not need); the database set-up is shared.
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ sys.path.insert(0, str(ROOT))
 import argparse  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -46,22 +44,15 @@ from datetime import datetime, timedelta  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from itertools import accumulate  # noqa: E402
 from typing import Any  # noqa: E402
-from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
+from bench._common import engine_name, progress, setup_django  # noqa: E402
 
 PAGE_URL = "/policies/analysis/?period=365"
 EXPORT_URL = "/policies/analysis/?period=365&export=requests"
 TARGET_SECONDS = 1.0
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql"}
-
-# Set before Django reads its settings. DEBUG on, as the brief asks: it records every query, which is
-# what the per-query timings come from (it also adds a little overhead to every query).
-ENV_DEFAULTS = {
-    "DJANGO_SETTINGS_MODULE": "exceptions_portal.settings",
-    "DEBUG": "true",
-    "SECRET_KEY": "insecure-bench-only-key-never-used-outside-the-benchmarks",
-    "EMAIL_URL": "dummymail://",
-    "LOG_LEVEL": "WARNING",
-}
+# DEBUG on unless set: it records every query, which is what the per-query timings come from (it also
+# adds a little overhead to every query). bench/_common.py sets the other defaults.
+DEBUG_DEFAULT = "true"
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,101 +69,6 @@ def parse_args() -> argparse.Namespace:
     if args.count < 1 or args.policies < 1 or args.customers < 1 or args.repeat < 1 or args.export_repeat < 1:
         parser.error("--count, --policies, --customers, --repeat and --export-repeat must be at least 1")
     return args
-
-
-# --- The throwaway database -------------------------------------------------------------------------
-
-
-@dataclass
-class BenchDatabase:
-    engine: str  # "sqlite" or "postgresql"
-    url: str
-    var_dir: Path
-    admin_url: str | None = None
-    name: str | None = None
-    keep: bool = False
-
-    def cleanup(self) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        if self.keep:
-            print(f"\nKept: DATABASE_URL={self.url} VAR_DIR={self.var_dir}")
-            return
-        if self.engine == "postgresql" and self.admin_url and self.name:
-            _postgres(self.admin_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
-        shutil.rmtree(self.var_dir, ignore_errors=True)
-
-
-def _postgres(admin_url: str, statement: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-
-def setup_database(*, keep: bool) -> BenchDatabase:
-    """Point Django to a fresh database of its own, set Django up and migrate. Before any model import."""
-    for name, value in ENV_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    parent = Path(os.environ.get("VAR_DIR") or tempfile.gettempdir())
-    parent.mkdir(parents=True, exist_ok=True)
-    # A fresh directory inside $VAR_DIR: the SQLite file, the filesystem broker and the beat schedule
-    # of this run, never the developer's var/.
-    var_dir = Path(tempfile.mkdtemp(prefix="bench-analysis-", dir=parent))
-    os.environ["VAR_DIR"] = str(var_dir)
-
-    original = os.environ.get("DATABASE_URL", "")
-    scheme = urlsplit(original).scheme if original else "sqlite"
-    if scheme in POSTGRES_SCHEMES:
-        parts = urlsplit(original)
-        name = f"{parts.path.lstrip('/') or 'portal'}_analysis_bench"
-        admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-        # FORCE ends connections a killed earlier run may have left open.
-        _postgres(admin_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
-        _postgres(admin_url, "CREATE DATABASE {}", name)
-        database = BenchDatabase(
-            engine="postgresql",
-            url=urlunsplit(parts._replace(path=f"/{name}")),
-            var_dir=var_dir,
-            admin_url=admin_url,
-            name=name,
-            keep=keep,
-        )
-    elif scheme == "sqlite":
-        database = BenchDatabase(
-            engine="sqlite", url=f"sqlite:///{var_dir / 'analysis.sqlite3'}", var_dir=var_dir, keep=keep
-        )
-    else:
-        raise SystemExit(f"DATABASE_URL scheme {scheme!r}: this benchmark knows SQLite and PostgreSQL only")
-    os.environ["DATABASE_URL"] = database.url
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return database
-
-
-def engine_name() -> str:
-    from django.db import connection
-
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        version = connection.pg_version
-        return f"PostgreSQL {version // 10000}.{version % 100}"
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return f"SQLite {sqlite3.sqlite_version}"
-    return connection.vendor
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- The data ---------------------------------------------------------------------------------------
@@ -563,7 +459,8 @@ def explain(sql: str) -> str:
 
 def main() -> None:
     args = parse_args()
-    database = setup_database(keep=args.keep)
+    os.environ.setdefault("DEBUG", DEBUG_DEFAULT)
+    database = setup_django(label="bench-analysis", keep=args.keep)
     try:
         run(args)
     finally:

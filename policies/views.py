@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from django.contrib import messages
@@ -27,7 +29,10 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     if export:
         return _export(export, period)
     weeks, trend = analysis.weekly_trend(period)
-    figures = analysis.overview(period)
+    # One pass over the decisions for the percentiles of every table.
+    times = analysis.decision_times(period)
+    figures = analysis.overview(period, times=times)
+    reps, approvers = analysis.people(period, times=times)
     top = figures["top_policies"]
     flags = list(ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("policy").order_by("-raised_at"))
     behind = {
@@ -52,8 +57,8 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         "top_policies": top,
         "top_chart": charts.bar_chart([(row["policy__name"], row["n"]) for row in top], width=480, label_width=190),
         "customers": analysis.frequent_customers(period),
-        "reps": analysis.reps_granting(period),
-        "approvers": analysis.approver_decision_times(period),
+        "reps": reps,
+        "approvers": approvers,
         "flags": flags,
         "causes": list(Cause),
         "can_resolve": request.user.has_perm("policies.change_policy"),
@@ -64,21 +69,33 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     return render(request, "policies/analysis.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _money(value: Decimal | None) -> str:
     # SQLite returns sums as floats-in-decimals (30.6000000000000): exports always show cents.
     return f"{Decimal(value or 0):.2f}"
 
 
-def _safe(value: object) -> object:
+# A cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(row: Iterable[object]) -> list[object]:
     """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return [f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value for value in row]
+
+
+def _csv_chunks(rows: Iterable[Iterable[object]], *, rows_per_chunk: int = 1000) -> Iterator[str]:
+    """The rows as CSV text, a chunk of rows at a time: one chunk a row made the response encode
+    100,000 small strings for the requests export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for rows_written, row in enumerate(rows, 1):
+        writer.writerow(_safe(row))
+        if rows_written % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 def _summary_rows(rows: list[dict], label: str):
@@ -160,11 +177,8 @@ def _export(name: str, period: analysis.Period) -> HttpResponse:
         return HttpResponse(
             f"Unknown export “{name}”. Choose one of: {', '.join(tables)}.", status=400, content_type="text/plain"
         )
-    writer = csv.writer(_Echo())
     filename = f"exceptions-{name}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
-    response = StreamingHttpResponse(
-        (writer.writerow([_safe(v) for v in row]) for row in tables[name]()), content_type="text/csv"
-    )
+    response = StreamingHttpResponse(_csv_chunks(tables[name]()), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -190,26 +204,50 @@ def _request_rows(period: analysis.Period):
         "decided by",
     ]
     sentiments, causes, statuses = dict(Sentiment.choices), dict(Cause.choices), dict(Status.choices)
-    for row in analysis.request_rows(period).iterator(chunk_size=2000):
-        r = dict(zip(analysis.REQUEST_COLUMNS, row, strict=True))
+    tiers: dict[tuple, str] = {}
+    # Unpacked in the order of analysis.REQUEST_COLUMNS: a dict a row cost a tenth of the export.
+    for (
+        reference,
+        filed_at,
+        customer_ref,
+        customer_name,
+        policy_name,
+        problem_type_name,
+        rep_username,
+        sentiment,
+        cause,
+        tier_level,
+        tier_kind,
+        beyond_all_tiers,
+        amount,
+        business_days,
+        status,
+        approval_level,
+        breached_level,
+        decided_at,
+        decided_by_username,
+    ) in analysis.request_rows(period).iterator(chunk_size=2000):
+        tier = (tier_level, tier_kind, beyond_all_tiers)
+        if tier not in tiers:
+            tiers[tier] = tier_label(*tier)
         yield [
-            r["reference"],
-            r["filed_at"].isoformat(),
-            r["customer__external_ref"],
-            r["customer__name"],
-            r["policy__name"],
-            r["policy__problem_type__name"],
-            r["rep__username"],
-            sentiments.get(r["sentiment"], r["sentiment"]),
-            causes.get(r["cause"], r["cause"]),
-            tier_label(r["tier_level"], r["tier_kind"], r["beyond_all_tiers"]),
-            _money(r["amount"]),
-            r["business_days"],
-            statuses.get(r["status"], r["status"]),
-            r["approval_level"] or "",
-            r["breached_level"] or "",
-            r["decided_at"].isoformat() if r["decided_at"] else "",
-            r["decided_by__username"] or "",
+            reference,
+            filed_at.isoformat(),
+            customer_ref,
+            customer_name,
+            policy_name,
+            problem_type_name,
+            rep_username,
+            sentiments.get(sentiment, sentiment),
+            causes.get(cause, cause),
+            tiers[tier],
+            _money(amount),
+            business_days,
+            statuses.get(status, status),
+            approval_level or "",
+            breached_level or "",
+            decided_at.isoformat() if decided_at else "",
+            decided_by_username or "",
         ]
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from policies import analysis
 from policies.analysis import Period
 from policies.models import ApproverLevel, Policy, ProblemType
+from policies.views import _csv_chunks
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Status
 from requests.services import exception_request_decide, exception_request_file
@@ -328,6 +329,15 @@ def test_frequent_customers_are_those_who_asked_at_least_twice(dataset):
     ]
 
 
+def test_frequent_customers_count_the_policies_of_the_period_only(dataset, rep, late_delivery):
+    # Maya asks under a second policy the day after the period: not one of her policies in it.
+    exception_request_file(rep=rep, facts=facts(late_delivery), now=at(16, 9))
+    assert analysis.frequent_customers(PERIOD, limit=1) == [
+        {"customer__external_ref": "C-1", "customer__name": "Maya Brooks", "filed": 2, "granted": 1, "policies": 1},
+    ]
+    assert analysis.frequent_customers(Period(PERIOD.start, date(2026, 11, 16)))[0]["policies"] == 2
+
+
 def test_reps_granting_counts_only_grants_at_once(dataset):
     assert analysis.reps_granting(PERIOD) == [
         {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
@@ -373,6 +383,24 @@ def test_approver_decision_times(dataset, manager_low, manager_high, director):
     ]
 
 
+def test_people_separate_a_grant_at_once_from_a_decision_by_the_same_user(dataset, manager_high):
+    # An approver who files a tier-1 request grants it at once: a rep's grant, not a decision.
+    granted = exception_request_file(
+        rep=manager_high, facts=facts(dataset.return_window, customer_ref="C-9"), now=at(14, 9)
+    )
+    assert (granted.status, granted.decided_by) == (Status.GRANTED, manager_high)
+    reps, approvers = analysis.people(PERIOD, reps_limit=2)
+    assert reps == [
+        {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
+        {"rep__username": "manager_high", "name": "Manager_High", "granted": 1, "money": Decimal("20.00")},
+    ]
+    assert [(a["decided_by__username"], a["decided"], a["median"]) for a in approvers] == [
+        ("manager_high", 3, minutes(30)),
+        ("director", 2, minutes(40)),
+        ("manager_low", 1, minutes(10)),
+    ]
+
+
 def test_top_policies(dataset):
     assert analysis.top_policies(PERIOD) == [
         {"policy__name": "Return window", "n": 8},
@@ -393,6 +421,45 @@ def test_median_and_p90_by_nearest_rank(rep, manager_high, policy):
     totals = analysis.totals(Period(date(2026, 11, 16), date(2026, 11, 16)))
     assert (totals["median"], totals["p90"]) == (minutes(20), minutes(40))
     assert analysis.format_duration(totals["median"]) == "20 min"
+
+
+def test_percentiles_of_every_grouping_come_from_one_query(dataset, manager_low, manager_high, director):
+    rows = analysis.requests_in(PERIOD)
+    with CaptureQueriesContext(connection) as queries:
+        times = analysis.decision_time_percentiles(rows, ["policy", "policy__problem_type", "decided_by", None])
+    assert len(queries) == 1
+    assert times == {
+        "policy": {
+            dataset.return_window.pk: {"median": minutes(30), "p90": minutes(150)},  # 10, 20, 30, 40, 150
+            dataset.late_delivery.pk: {"median": minutes(60), "p90": minutes(60)},
+        },
+        "policy__problem_type": {
+            dataset.returns.pk: {"median": minutes(30), "p90": minutes(150)},
+            dataset.delivery.pk: {"median": minutes(60), "p90": minutes(60)},
+        },
+        "decided_by": {
+            manager_low.pk: {"median": minutes(10), "p90": minutes(10)},
+            manager_high.pk: {"median": minutes(30), "p90": minutes(60)},  # 20, 30, 60
+            director.pk: {"median": minutes(40), "p90": minutes(150)},  # 40, 150
+        },
+        None: {None: {"median": minutes(30), "p90": minutes(150)}},
+    }
+
+
+def test_the_page_tables_share_one_pass_for_their_percentiles(dataset):
+    with CaptureQueriesContext(connection) as alone:
+        figures, (reps, approvers) = analysis.overview(PERIOD), analysis.people(PERIOD)
+    times = analysis.decision_times(PERIOD)
+    with CaptureQueriesContext(connection) as shared:
+        assert analysis.overview(PERIOD, times=times) == figures
+        assert analysis.people(PERIOD, times=times) == (reps, approvers)
+    assert len(shared) == len(alone) - 2
+    assert approvers[0]["median"] == times["decided_by"][approvers[0]["decided_by"]]["median"]
+
+
+def test_percentiles_without_a_decision_are_left_out(dataset):
+    thursday = analysis.requests_in(Period(date(2026, 11, 12), date(2026, 11, 12)))  # granted at once only
+    assert analysis.decision_time_percentiles(thursday, ["policy", None]) == {"policy": {}, None: {}}
 
 
 @pytest.mark.parametrize(
@@ -520,6 +587,31 @@ def test_days_and_weeks_are_local_days_in_summer_time(rep, policy):
     assert analysis.weekly_trend(Period(date(2026, 6, 1), date(2026, 6, 8)))[1] == [
         {"name": "Returns", "counts": [2, 1]}
     ]
+
+
+def test_weeks_of_a_five_year_period(rep, policy):
+    # 261 weeks: each filing lands in its local week, on both sides of the clock changes.
+    filed = [
+        datetime(2024, 1, 1, 0, 0, tzinfo=UTC),  # Monday of the first week, first instant
+        datetime(2025, 3, 30, 22, 59, tzinfo=UTC),  # Sunday 23:59 BST, the day summer time starts
+        datetime(2025, 3, 30, 23, 0, tzinfo=UTC),  # Monday 00:00 BST
+        datetime(2026, 10, 25, 23, 59, tzinfo=UTC),  # Sunday 23:59 GMT, the day summer time ends
+        datetime(2026, 10, 26, 0, 0, tzinfo=UTC),  # Monday 00:00 GMT
+        datetime(2028, 12, 31, 23, 59, tzinfo=UTC),  # Sunday, the last day
+    ]
+    for n, when in enumerate(filed):
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"W-{n}"), now=when)
+    weeks, trend = analysis.weekly_trend(Period(date(2024, 1, 1), date(2028, 12, 31)))
+    assert (len(weeks), weeks[0], weeks[-1]) == (261, date(2024, 1, 1), date(2028, 12, 25))
+    counts = trend[0]["counts"]
+    assert {weeks[i]: n for i, n in enumerate(counts) if n} == {
+        date(2024, 1, 1): 1,
+        date(2025, 3, 24): 1,
+        date(2025, 3, 31): 1,
+        date(2026, 10, 19): 1,
+        date(2026, 10, 26): 1,
+        date(2028, 12, 25): 1,
+    }
 
 
 # The page ----------------------------------------------------------------------------------------
@@ -841,6 +933,21 @@ def test_export_money_has_cents(client, rep, admin_user, policy):
     _, reps = export(client, "reps")
     assert policies[1][MONEY_COLUMN] == "30.60"
     assert reps[1] == ["Rep", "4", "30.60"]
+
+
+def test_csv_is_streamed_in_chunks_of_whole_rows():
+    rows = [["reference", "amount"], *([f"EX-{n}", n] for n in range(4)), ["=1+1", "-2"]]
+    chunks = list(_csv_chunks(rows, rows_per_chunk=2))
+    assert [chunk.count("\r\n") for chunk in chunks] == [2, 2, 2]
+    assert list(csv.reader(io.StringIO("".join(chunks)))) == [
+        ["reference", "amount"],
+        ["EX-0", "0"],
+        ["EX-1", "1"],
+        ["EX-2", "2"],
+        ["EX-3", "3"],
+        ["'=1+1", "'-2"],
+    ]
+    assert list(_csv_chunks([], rows_per_chunk=2)) == []
 
 
 def test_unknown_export_is_a_bad_request(client, dataset, admin_user):
