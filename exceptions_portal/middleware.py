@@ -7,6 +7,7 @@ an unknown or missing value falls back to the portal's TIME_ZONE.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,8 @@ class BrowserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        name = request.COOKIES.get("tz", "")
+        # The script writes the zone URL-encoded ("Europe%2FParis"), and Django hands cookie values over as sent.
+        name = unquote(request.COOKIES.get("tz", ""))
         try:
             zone = ZoneInfo(name) if name and len(name) <= 64 else None
         except (ZoneInfoNotFoundError, ValueError):

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -201,8 +202,10 @@ class People:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def new_page(self) -> Page:
-        context = self.browser.new_context(viewport=VIEWPORT, base_url=self.base_url, locale="en-GB")
+    def new_page(self, *, time_zone: str = "Europe/London") -> Page:
+        context = self.browser.new_context(
+            viewport=VIEWPORT, base_url=self.base_url, locale="en-GB", timezone_id=time_zone
+        )
         context.set_default_timeout(UI_TIMEOUT_MS)
         self.contexts.append(context)
         page = context.new_page()
@@ -215,8 +218,8 @@ class People:
         )
         return page
 
-    def login(self, username: str) -> Page:
-        page = self.new_page()
+    def login(self, username: str, *, time_zone: str = "Europe/London") -> Page:
+        page = self.new_page(time_zone=time_zone)
         page.goto("/login/")
         check_page(page)
         page.fill("#id_username", username)
@@ -662,7 +665,8 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
     limit = (undecided.due_at - timezone.now()).total_seconds() + 3 * SWEEP_SECONDS + 15
     wait_until(escalated, timeout=max(limit, 5), what="the SLA breach to be escalated", watch=celery.started)
     assert (undecided.approval_level, undecided.breached_level) == (2, 1)
-    director = people.login("director")
+    # The director works from New York: the portal shows times in the browser's own time zone.
+    director = people.login("director", time_zone="America/New_York")
     assert director.url.endswith("/requests/queue/")
     row = director.locator("tbody tr", has=director.get_by_role("link", name=undecided.reference))
     expect(row).to_have_count(1)
@@ -673,6 +677,8 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
     director.wait_for_url(f"**/requests/{undecided_pk}/")
     check_page(director)
     expect(director.locator("#trail-heading")).to_be_visible()
+    new_york_due = timezone.localtime(undecided.due_at, ZoneInfo("America/New_York"))
+    expect(director.locator("main")).to_contain_text(f"due {new_york_due:%A %-d %B, %H:%M}")
     expect(director.locator("main")).to_contain_text("SLA breached at level 1")
 
     # ---- 8. Access: 403 for a rep on the queue, 404 on what is not yours, logout ends it.

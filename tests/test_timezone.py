@@ -22,6 +22,14 @@ def test_request_page_shows_times_in_the_browsers_time_zone(client, rep, policy)
     assert "1 Jul 2026, 19:00" in client.get(reverse("requests:detail", args=[filed.pk])).text
 
 
+def test_time_zone_as_the_browser_script_writes_it(client, rep, policy):
+    """static/portal/timezone.js URL-encodes the zone: "America%2FNew_York"."""
+    filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=FILED)
+    client.force_login(rep)
+    client.cookies["tz"] = "America%2FNew_York"
+    assert "1 Jul 2026, 06:00" in client.get(reverse("requests:detail", args=[filed.pk])).text
+
+
 def test_unknown_time_zone_falls_back_to_the_portals(client, rep, policy, settings):
     filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=FILED)
     client.force_login(rep)
