@@ -6,6 +6,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
+MAX_ROWS = 10**12
+
 
 class CappedPaginator(Paginator):
     """A paginator that counts at most ``look_ahead`` rows past the start of the page asked for.
@@ -26,6 +28,9 @@ class CappedPaginator(Paginator):
             asked = max(int(number), 1)
         except (TypeError, ValueError):
             asked = 1  # get_page() shows the first page for these too
+        # A typed page number past any real queue must not overflow the database's LIMIT (64-bit on
+        # both engines); such a page shows the real last page anyway.
+        asked = min(asked, MAX_ROWS // self.per_page)
         self._first_row = (asked - 1) * self.per_page
         for computed in ("count", "num_pages"):
             self.__dict__.pop(computed, None)

@@ -154,6 +154,22 @@ def test_capped_count_past_the_end_shows_the_real_last_page(twelve_customers):
     assert (page.number, paginator.count, paginator.count_is_capped) == (6, 12, False)
 
 
+@pytest.mark.parametrize("asked", ["99999999999999999999", str(2**63), "-5"])
+def test_capped_count_survives_absurd_page_numbers(twelve_customers, asked):
+    paginator = CappedPaginator(twelve_customers, 2, look_ahead=5)
+    page = paginator.get_page(asked)
+    assert page.number == paginator.num_pages  # out of range: the last page, as Django's get_page does
+    assert [c.external_ref for c in page]
+
+
+def test_queue_page_with_an_absurd_page_number_shows_the_last_page(client, rep, policy, manager_high):
+    pending = file_pending(rep, policy, "A")
+    client.force_login(manager_high)
+    response = client.get(reverse("requests:queue"), {"page": "99999999999999999999"})
+    assert response.status_code == 200
+    assert pending.reference in response.text
+
+
 def test_capped_count_is_exact_within_the_look_ahead(twelve_customers):
     paginator = CappedPaginator(twelve_customers, 5, look_ahead=20)
     paginator.get_page(1)
