@@ -299,6 +299,15 @@ class _Moves:
             ExceptionRequest.objects.filter(pk__in=ids).update(breached_level=level, alerted_at=now)
 
 
+def _record(ids: list[int], *, actor: int, now: datetime, reason: Concat, escalation: dict) -> None:
+    """The history rows and escalation rows of requests just escalated or alerted, copied from the stored rows."""
+    if not ids:
+        return
+    rows = ExceptionRequest.objects.filter(pk__in=ids)
+    insert_history(rows, user_id=actor, date=now, reason=reason)
+    insert_from_select(Escalation, rows, {"request": F("pk"), "from_level": F("breached_level"), **escalation})
+
+
 def breached_requests(*, now: datetime) -> QuerySet[ExceptionRequest]:
     """Open requests past their deadline and not yet alerted at the top, oldest breach first."""
     # open_due_at is due_at while the request is open, so the queue's index serves the sweep too.
@@ -345,49 +354,30 @@ def escalate_batch(
             report.escalated += [row.reference for row in rows]
         moves.write(now=now)
         actor = system_user().pk
-        if escalated:
-            rows = ExceptionRequest.objects.filter(pk__in=escalated)
-            insert_history(
-                rows,
-                user_id=actor,
-                date=now,
-                reason=Concat(Value("SLA breach: escalated to level "), _number("approval_level")),
-            )
+        _record(
+            escalated,
+            actor=actor,
+            now=now,
+            reason=Concat(Value("SLA breach: escalated to level "), _number("approval_level")),
             # The unique (request, from_level) constraint is the last guard against a double escalation.
-            insert_from_select(
-                Escalation,
-                rows,
-                {
-                    "request": F("pk"),
-                    "from_level": F("breached_level"),
-                    "to_level": F("approval_level"),
-                    "breached_at": F("level_started_at"),
-                    "new_due_at": F("due_at"),
-                    "created_at": created_at,
-                },
-            )
-        if alerted:
-            rows = ExceptionRequest.objects.filter(pk__in=alerted)
-            insert_history(
-                rows,
-                user_id=actor,
-                date=now,
-                reason=Concat(
-                    Value("SLA breach at level "),
-                    _number("breached_level"),
-                    Value(", the top level: policy admins alerted"),
-                ),
-            )
-            insert_from_select(
-                Escalation,
-                rows,
-                {
-                    "request": F("pk"),
-                    "from_level": F("breached_level"),
-                    "breached_at": F("due_at"),
-                    "created_at": created_at,
-                },
-            )
+            escalation={
+                "to_level": F("approval_level"),
+                "breached_at": F("level_started_at"),
+                "new_due_at": F("due_at"),
+                "created_at": created_at,
+            },
+        )
+        _record(
+            alerted,
+            actor=actor,
+            now=now,
+            reason=Concat(
+                Value("SLA breach at level "),
+                _number("breached_level"),
+                Value(", the top level: policy admins alerted"),
+            ),
+            escalation={"breached_at": F("due_at"), "created_at": created_at},
+        )
         notices.write(rep_request_ids=escalated)
         _queue_emails(request_ids=[row.pk for row in breached], created_at=created_at)
         return len(breached)
