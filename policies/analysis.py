@@ -42,6 +42,11 @@ STILL_OPEN = Q(status__in=[Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_
 WENT_TO_APPROVER = Q(approval_level__isnull=False)
 
 
+def day_start(day: date) -> datetime:
+    """The first instant of a local day, in the current time zone: where periods and weeks begin."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 @dataclass(frozen=True)
 class Period:
     start: date
@@ -50,11 +55,11 @@ class Period:
 
     @property
     def start_at(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.start, time.min))
+        return day_start(self.start)
 
     @property
     def end_at(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
+        return day_start(self.end + timedelta(days=1))
 
     @property
     def days(self) -> int:
@@ -311,7 +316,7 @@ def _week_of_filing(weeks: list[date]) -> Case | Value:
     Python function a row on SQLite (0.8 s against 0.24 s for a year of 100,000 requests; about
     even on PostgreSQL).
     """
-    starts = [timezone.make_aware(datetime.combine(monday, time.min)) for monday in weeks]
+    starts = [day_start(monday) for monday in weeks]
 
     def within(first: int, last: int) -> Case | Value:
         if first == last:
