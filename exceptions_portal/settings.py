@@ -209,6 +209,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 SLA_REMINDER_PERCENT = env_int("SLA_REMINDER_PERCENT", 75, minimum=1)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500, minimum=1)
+# The longest out-of-office an approver may set, in days (first and last day included).
+DELEGATION_MAX_DAYS = env_int("DELEGATION_MAX_DAYS", 60, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "enforce-sla": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -19,7 +20,22 @@ def policies_with_rules() -> QuerySet[Policy]:
         "controls",
         "calendar__holidays",
         Prefetch("approver_levels", queryset=ApproverLevel.objects.select_related("user", "group")),
+        # Routing by amount counts only active approvers: a group counts through its active members.
+        Prefetch(
+            "approver_levels__group__user_set",
+            queryset=get_user_model().objects.filter(is_active=True).only("pk"),
+            to_attr="active_members",
+        ),
     )
+
+
+def _active_holders(row: ApproverLevel) -> frozenset[int]:
+    if row.user_id:
+        return frozenset({row.user_id}) if row.user.is_active else frozenset()
+    members = getattr(row.group, "active_members", None)
+    if members is None:  # not prefetched
+        members = row.group.user_set.filter(is_active=True).only("pk")
+    return frozenset(member.pk for member in members)
 
 
 def policy_spec(policy: Policy) -> PolicySpec:
@@ -44,6 +60,7 @@ def policy_spec(policy: Policy) -> PolicySpec:
                 money_authority=a.money_authority,
                 user_id=a.user_id,
                 group_id=a.group_id,
+                active_holders=_active_holders(a),
             )
             for a in policy.approver_levels.all()
         ),

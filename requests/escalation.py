@@ -37,8 +37,10 @@ from django.utils import timezone
 from exceptions_portal.bulk import insert_from_select, insert_history
 from policies import roles
 from policies.models import ApproverLevel, Policy
-from policies.selectors import calendar_spec, policies_with_rules
+from policies.routing import approval_level_for
+from policies.selectors import calendar_spec, policies_with_rules, policy_spec
 from requests import sla
+from requests.authority import portal_today
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
 from requests.services import chunked, system_user
 
@@ -75,7 +77,7 @@ class _Recipients:
                 .filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
                 .distinct()
             )
-            today = timezone.localdate()
+            today = portal_today()  # the portal's calendar, as for authority (authority.py)
             delegates = User.objects.filter(
                 is_active=True,
                 delegations_in__approver__in=users,
@@ -239,6 +241,19 @@ def _by_level(rows: list) -> dict[tuple[int, int], list]:
     return groups
 
 
+def _by_move(rows: list, policies: dict[int, Policy]) -> dict[tuple[int, int, int | None], list]:
+    """Breached rows grouped by where they go: the next level above the breached one where an active
+    approver (not the filer) may approve the amount (routing by amount, routing.py), or None: alert."""
+    specs = {policy_id: policy_spec(policy) for policy_id, policy in policies.items()}
+    groups: dict[tuple[int, int, int | None], list] = defaultdict(list)
+    for row in rows:
+        to_level = approval_level_for(
+            specs[row.policy_id].approvers, amount=row.amount, lowest=row.approval_level + 1, rep_id=row.rep_id
+        )
+        groups[(row.policy_id, row.approval_level, to_level)].append(row)
+    return groups
+
+
 def _escalation_change(*, from_level: int, to_level: int) -> dict:
     return {
         "status": Status.ESCALATED,
@@ -326,7 +341,9 @@ def escalate_batch(
         breached = list(
             breached_requests(now=now)
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "reference", "policy_id", "approval_level", "due_at", named=True)[:batch_size]
+            .values_list("pk", "reference", "policy_id", "approval_level", "due_at", "amount", "rep_id", named=True)[
+                :batch_size
+            ]
         )
         if not breached:
             return 0
@@ -337,10 +354,9 @@ def escalate_batch(
         moves = _Moves()
         escalated: list[int] = []
         alerted: list[int] = []
-        for (policy_id, from_level), rows in _by_level(breached).items():
+        for (policy_id, from_level, to_level), rows in _by_move(breached, policies).items():
             policy = policies[policy_id]
             ids = [row.pk for row in rows]
-            to_level = min((a.level for a in policy.approver_levels.all() if a.level > from_level), default=None)
             if to_level is None:
                 moves.alert(ids, at_level=from_level)
                 notices.add("alert", recipients.policy_admins(policy), ids)

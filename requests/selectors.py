@@ -15,7 +15,8 @@ from django.utils import timezone
 from policies.models import ApproverLevel, Policy
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
-from requests.models import Customer, Delegation, ExceptionRequest, Notification, Status
+from requests.authority import Standing, approver_standing, authority_phrase, decision_authority, user_name
+from requests.models import Customer, ExceptionRequest, Notification, Status, tier_label
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
@@ -46,6 +47,7 @@ def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Cus
             supplier_exception=facts.supplier_exception,
             waived_controls=tuple(facts.waived_controls),
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
+            rep_id=rep.pk,
             earlier_exceptions=earlier_exception_references(customer=customer, policy_id=policy.pk),
         ),
     )
@@ -53,28 +55,24 @@ def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Cus
 
 @dataclass(frozen=True)
 class ApproverIdentity:
-    """Whom a user acts for: themselves and anyone whose out-of-office names them as delegate today."""
+    """Whom a user acts for: themselves and every absent approver whose out-of-office gives them
+    something today (authority.py); ``stands_in_for`` also counts the ones that give nothing, for
+    segregation of duties."""
 
     user_ids: tuple[int, ...]
     group_ids: tuple[int, ...]
     stands_in_for: tuple[int, ...]
 
 
-def approver_identity(*, user: AbstractBaseUser, today: date | None = None) -> ApproverIdentity:
-    today = today or timezone.localdate()
-    absent = tuple(
-        Delegation.objects.filter(delegate=user, starts_on__lte=today, ends_on__gte=today)
-        .values_list("approver_id", flat=True)
-        .distinct()
+def approver_identity(
+    *, user: AbstractBaseUser, today: date | None = None, standing: Standing | None = None
+) -> ApproverIdentity:
+    standing = standing or approver_standing(user=user, today=today)
+    return ApproverIdentity(
+        user_ids=standing.acting_user_ids,
+        group_ids=standing.group_ids,
+        stands_in_for=tuple(absent_id for absent_id, _ in standing.stands_in_for),
     )
-    user_ids = (user.pk, *absent)
-    group_ids = tuple(
-        get_user_model()
-        .groups.through.objects.filter(user_id__in=user_ids)
-        .values_list("group_id", flat=True)
-        .distinct()
-    )
-    return ApproverIdentity(user_ids=user_ids, group_ids=group_ids, stands_in_for=absent)
 
 
 def _approver_rows(identity: ApproverIdentity) -> QuerySet[ApproverLevel]:
@@ -111,9 +109,12 @@ def get_request_for_user(*, user: AbstractBaseUser, pk: int) -> ExceptionRequest
     )
 
 
-def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
-    """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first."""
-    identity = approver_identity(user=user)
+def queue_for(*, user: AbstractBaseUser, standing: Standing | None = None) -> QuerySet[ExceptionRequest]:
+    """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first.
+
+    Not what they filed, nor what a person they stand in for filed: they may not act on those
+    (segregation of duties, authority.py)."""
+    identity = approver_identity(user=user, standing=standing)
     assigned = Exists(
         _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
     )
@@ -122,6 +123,7 @@ def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
     return (
         ExceptionRequest.objects.filter(open_due_at__isnull=False)
         .filter(assigned)
+        .exclude(rep_id__in=(user.pk, *identity.stands_in_for))
         .select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by")
         .order_by("open_due_at", "pk")
     )
@@ -195,28 +197,129 @@ def _display(field, value) -> str:
 
 
 def decision_context(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> dict:
-    """What the request page offers this user: decide/claim/ask as an assigned approver, answer as the rep."""
-    context: dict = {"can_act": False, "authority": None}
-    if (
-        exception_request.is_open
-        and user.has_perm("requests.decide_exceptionrequest")
-        and exception_request.rep_id != user.pk
-    ):
-        identity = approver_identity(user=user)
-        rows = _approver_rows(identity).filter(
-            policy_id=exception_request.policy_id, level=exception_request.approval_level
-        )
-        authorities = [row.money_authority for row in rows]
-        if authorities:
-            context["can_act"] = True
-            context["authority"] = max(authorities)
-    if exception_request.policy_version:
-        context["policy_version"] = (
-            exception_request.policy.history.filter(history_id=exception_request.policy_version)
-            .select_related("history_user")
-            .first()
-        )
+    """What the request page offers this user: decide/claim/ask as an assigned approver, with the
+    authority the decision would apply (the same function the decision calls), and what was in force."""
+    context: dict = {"can_act": False, "authority": None, "authority_refusal": ""}
+    if exception_request.is_open and user.has_perm("requests.decide_exceptionrequest"):
+        authority = decision_authority(user=user, request=exception_request)
+        context["authority"] = authority
+        context["can_act"] = authority.may_act
+        context["authority_refusal"] = authority.refusal
+        context["may_approve"] = authority.may_approve(exception_request.amount)
+    if exception_request.decided_at:
+        context["in_force"] = decision_in_force(exception_request)
     return context
+
+
+@dataclass(frozen=True)
+class TierInForce:
+    label: str
+    money_cap: Decimal
+    max_business_days: int
+    supplier_exceptions_allowed: int
+
+
+@dataclass(frozen=True)
+class InForce:
+    """What a decision was made under: the policy as it stood at the recorded version, and the
+    authority applied, phrased for people."""
+
+    policy_name: str
+    problem_type: str
+    version: int | None
+    changed_at: datetime | None
+    changed_by: str
+    tiers: tuple[TierInForce, ...]
+    authority: str
+
+    @property
+    def version_text(self) -> str:
+        """ "version 4 of this policy, changed 12 Aug 2026 by Sam Patel" """
+        if self.version is None:
+            return "version not recorded"
+        text = f"version {self.version} of this policy"
+        if self.changed_at is not None:
+            text += f", changed {timezone.localtime(self.changed_at):%-d %b %Y}"
+        if self.changed_by:
+            text += f" by {self.changed_by}"
+        return text
+
+
+def _tiers_as_of(policy_id: int, moment: datetime) -> tuple[TierInForce, ...]:
+    """The policy's tiers as they stood at ``moment``, from their history rows. A back-dated
+    decision (demo data) that precedes every tier row shows the tiers as first recorded."""
+    from policies.models import ExceptionTier
+
+    rows = list(ExceptionTier.history.filter(policy_id=policy_id).order_by("history_date", "history_id"))
+    latest: dict[int, object] = {}
+    for row in rows:
+        if row.history_date <= moment:
+            latest[row.id] = row
+    if not latest:
+        for row in rows:
+            latest.setdefault(row.id, row)
+    standing = [row for row in latest.values() if row.history_type != "-"]
+    standing.sort(key=lambda row: (row.level, row.kind))
+    return tuple(
+        TierInForce(
+            label=tier_label(row.level, row.kind, False),
+            money_cap=row.money_cap,
+            max_business_days=row.max_business_days,
+            supplier_exceptions_allowed=row.supplier_exceptions_allowed,
+        )
+        for row in standing
+    )
+
+
+def decision_in_force(exception_request: ExceptionRequest) -> InForce:
+    """The policy's name, problem type, tiers and limits at the version recorded at the decision
+    (its history row), the readable version, and the authority applied in words."""
+    from policies.models import ProblemType
+
+    policy = exception_request.policy
+    recorded = None
+    if exception_request.policy_version:
+        recorded = (
+            policy.history.filter(history_id=exception_request.policy_version).select_related("history_user").first()
+        )
+    decided_at = exception_request.decided_at or timezone.now()
+    if recorded is None:
+        name, problem_type_id, version, changed_at, changed_by = policy.name, policy.problem_type_id, None, None, ""
+        moment = decided_at
+    else:
+        name, problem_type_id = recorded.name, recorded.problem_type_id
+        # The version a person reads is the ordinal of the history row, not its id.
+        version = policy.history.filter(history_id__lte=recorded.history_id).count()
+        changed_at = recorded.history_date
+        changed_by = (
+            recorded.history_user.get_full_name() or recorded.history_user.get_username()
+            if recorded.history_user
+            else ""
+        )
+        moment = max(decided_at, recorded.history_date)
+    problem_type_row = (
+        ProblemType.history.filter(id=problem_type_id, history_date__lte=moment)
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    problem_type = (
+        problem_type_row.name if problem_type_row else str(ProblemType.objects.filter(pk=problem_type_id).first() or "")
+    )
+    return InForce(
+        policy_name=name,
+        problem_type=problem_type,
+        version=version,
+        changed_at=changed_at,
+        changed_by=changed_by,
+        tiers=_tiers_as_of(policy.pk, moment),
+        authority=authority_phrase(
+            status=exception_request.status,
+            authority=exception_request.approver_authority,
+            on_behalf_of_name=user_name(exception_request.decided_on_behalf_of)
+            if exception_request.decided_on_behalf_of_id
+            else "",
+        ),
+    )
 
 
 def queue_filtered(

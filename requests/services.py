@@ -21,11 +21,12 @@ from django.utils import timezone
 
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
-from policies.selectors import approver_authority, calendar_spec, policies_with_rules
+from policies.selectors import calendar_spec, policies_with_rules
 from requests import messages as customer_messages
 from requests import sla
+from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
 from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
-from requests.selectors import approver_identity, routing_decision_for
+from requests.selectors import routing_decision_for
 
 
 class ExceptionRequestError(Exception):
@@ -346,33 +347,14 @@ def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
     return request
 
 
-def _acting_authority(
-    *, approver: AbstractBaseUser, request: ExceptionRequest
-) -> tuple[Decimal, AbstractBaseUser | None]:
-    """The approver's money authority at the request's level, and whom they act for when it is only
-    theirs as a delegate. Raises when they are not assigned at all."""
-    own = approver_authority(
-        user_ids=[approver.pk],
-        group_ids=list(approver.groups.values_list("pk", flat=True)),
-        policy_id=request.policy_id,
-        level=request.approval_level,
-    )
-    if own is not None:
-        return own, None
-    identity = approver_identity(user=approver)
-    for absent_id in identity.stands_in_for:
-        absent = get_user_model().objects.get(pk=absent_id)
-        theirs = approver_authority(
-            user_ids=[absent.pk],
-            group_ids=list(absent.groups.values_list("pk", flat=True)),
-            policy_id=request.policy_id,
-            level=request.approval_level,
-        )
-        if theirs is not None:
-            return theirs, absent
-    raise ExceptionRequestError(
-        f"{request.reference} is not assigned to you: it waits at approval level {request.approval_level}."
-    )
+def _acting_authority(*, approver: AbstractBaseUser, request: ExceptionRequest, action: str) -> Authority:
+    """The authority the approver acts with here (authority.py, the one rule the page and queue show);
+    raises with the reason when they may not act: they filed it, they stand in for whoever filed it,
+    or it is not at a level they (or the absent approver they stand in for) approve at."""
+    authority = decision_authority(user=approver, request=request, action=action)
+    if not authority.may_act:
+        raise ExceptionRequestError(authority.refusal)
+    return authority
 
 
 def exception_request_decide(
@@ -400,14 +382,10 @@ def exception_request_decide(
     now = now or timezone.now()
     with transaction.atomic():
         request = _lock_open_request(request_id, action="decide")
-        if request.rep_id == approver.pk:
-            raise ExceptionRequestError("You filed this request, so another approver must decide it.")
-        authority, on_behalf_of = _acting_authority(approver=approver, request=request)
-        if approve and request.amount > authority:
-            raise ExceptionRequestError(
-                f"The amount {money(request.amount)} is above your money authority of {money(authority)} "
-                f"for “{request.policy.name}”: leave it for an approver with more authority."
-            )
+        authority = _acting_authority(approver=approver, request=request, action="decide")
+        if approve and not authority.may_approve(request.amount):
+            raise ExceptionRequestError(authority.approval_refusal(request.amount, request.policy.name))
+        on_behalf_of = get_user_model().objects.get(pk=authority.on_behalf_of_id) if authority.on_behalf_of_id else None
         request.status = Status.APPROVED if approve else Status.DENIED
         request.decided_at = now
         request.decided_by = approver
@@ -415,7 +393,8 @@ def exception_request_decide(
         request.decision_note = note
         request.decision_alternative = alternative
         request.policy_version = _policy_version(request.policy)
-        request.approver_authority = authority
+        # A denial needs no money authority: none is recorded, so that it never reads as a breach.
+        request.approver_authority = authority.amount if approve else None
         request.claimed_by = None
         if approve:
             request.customer_message = draft_grant_message(request, rep=request.rep)
@@ -424,7 +403,9 @@ def exception_request_decide(
                 request, rep=request.rep, reason=note, alternative=alternative
             )
         verb = "Approved" if approve else "Denied"
-        behalf = f" on behalf of {_user_name(on_behalf_of)}" if on_behalf_of else ""
+        behalf = f" on behalf of {authority.on_behalf_of_name}" if on_behalf_of else ""
+        if approve:
+            behalf += f" within an authority of {money(authority.amount)}"
         request._history_user = approver
         request._history_date = now
         request._change_reason = f"{verb} by {_user_name(approver)}{behalf}: {note}"[:1000]
@@ -444,7 +425,7 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
     """Claim a request so colleagues see who is on it, or release one's own claim."""
     with transaction.atomic():
         request = _lock_open_request(request_id, action="claim")
-        _acting_authority(approver=approver, request=request)
+        _acting_authority(approver=approver, request=request, action="claim")
         if release:
             if request.claimed_by_id != approver.pk:
                 raise ExceptionRequestError("Only the approver who claimed a request releases it.")
@@ -472,9 +453,7 @@ def exception_request_ask(
     now = now or timezone.now()
     with transaction.atomic():
         request = _lock_open_request(request_id, action="ask about")
-        if request.rep_id == approver.pk:
-            raise ExceptionRequestError("You filed this request, so another approver must handle it.")
-        _acting_authority(approver=approver, request=request)
+        _acting_authority(approver=approver, request=request, action="ask about")
         request.status = Status.WAITING_FOR_REP
         request.paused_at = now
         request.info_requested_by = approver
@@ -545,10 +524,11 @@ def delegation_create(
         raise ExceptionRequestError("Choose someone else to stand in for you.")
     if not delegate.is_active or not delegate.has_perm("requests.decide_exceptionrequest"):
         raise ExceptionRequestError(f"{_user_name(delegate)} is not an approver and cannot stand in for you.")
-    if ends_on < starts_on:
-        raise ExceptionRequestError("The last day must be on or after the first day.")
-    if ends_on < timezone.localdate():
-        raise ExceptionRequestError("That period is already over.")
+    errors = delegation_period_errors(
+        starts_on=starts_on, ends_on=ends_on, today=portal_today(), max_days=settings.DELEGATION_MAX_DAYS
+    )
+    if errors:
+        raise ExceptionRequestError(" ".join(errors))
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
     delegation.save()
@@ -561,7 +541,7 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         delegation = Delegation.objects.select_for_update().filter(pk=delegation_id, approver=approver).first()
         if delegation is None:
             raise ExceptionRequestError("That out-of-office is not yours.")
-        today = timezone.localdate()
+        today = portal_today()
         delegation._history_user = approver
         if delegation.starts_on >= today:
             delegation.delete()

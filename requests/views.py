@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from policies import roles
 from policies.selectors import policies_with_rules
 from requests import selectors, services, sla
+from requests.authority import approver_standing, authority_for_request, portal_today
 from requests.forms import (
     AnswerForm,
     AskForm,
@@ -170,10 +171,15 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
     filters = QueueFilterForm(request.GET or None)
-    rows = selectors.queue_for(user=request.user)
+    standing = approver_standing(user=request.user)
+    rows = selectors.queue_for(user=request.user, standing=standing)
     if filters.is_valid():
         rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
     page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
+    # The authority each decision would apply, by the rule the decision itself uses.
+    for row in page.object_list:
+        row.authority = authority_for_request(standing, row)
+        row.may_approve = row.authority.may_approve(row.amount)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -296,7 +302,7 @@ def delegation(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, "Out-of-office saved: your delegate sees your queue while it runs.")
                 return redirect("requests:delegation")
-    today = timezone.localdate()
+    today = portal_today()
     context = {
         "form": form,
         "mine": Delegation.objects.filter(approver=request.user, ends_on__gte=today).select_related("delegate"),

@@ -42,7 +42,9 @@ def test_approval_records_what_was_in_force(pending, manager_high, policy):
     assert "Dear Maya Brooks" in decided.customer_message
     latest = decided.history.latest()
     assert latest.history_user == manager_high
-    assert latest.history_change_reason.startswith("Approved by Manager_High: Our mistake")
+    assert latest.history_change_reason.startswith(
+        "Approved by Manager_High within an authority of 2,500.00: Our mistake"
+    )
 
 
 def test_decision_notifies_the_filing_rep(pending, manager_high, rep, django_capture_on_commit_callbacks, mailoutbox):
@@ -265,7 +267,7 @@ def test_queue_lists_assigned_requests_oldest_deadline_first(client, rep, policy
     earlier = exception_request_file(
         rep=rep, facts=facts(policy, customer_ref="B", amount=Decimal("300")), now=NOW - timedelta(minutes=30)
     )
-    top = exception_request_file(rep=rep, facts=facts(policy, customer_ref="C", amount=Decimal("99999")), now=NOW)
+    top = exception_request_file(rep=rep, facts=facts(policy, customer_ref="C", amount=Decimal("9999")), now=NOW)
     client.force_login(manager_low)
     page = client.get(reverse("requests:queue")).text
     assert page.index(earlier.reference) < page.index(later.reference)
