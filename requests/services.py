@@ -369,10 +369,12 @@ def exception_request_decide(
     """Approve or deny a pending or escalated request.
 
     Refuses, changing nothing, when the request is no longer open, when the
-    approver filed it (segregation of duties), when they are not assigned
-    (directly, by group or as delegate), or when approving would exceed their
-    money authority. Records what was in force: the policy's history row and
-    the authority used.
+    approver filed it or stands in for whoever filed it (segregation of duties),
+    when they are not assigned (directly, by group or as delegate), or when
+    approving would exceed the authority they act with (authority.py: the same
+    function the request page and the queue show). Records what was in force:
+    the policy's history row, the authority applied to an approval (a denial
+    needs none) and on whose behalf.
     """
     note, alternative = note.strip(), alternative.strip()
     if not note:
