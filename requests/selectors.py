@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from policies.models import ApproverLevel, Policy
+from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.authority import Standing, approver_standing, authority_phrase, decision_authority, user_name
@@ -239,7 +239,8 @@ class InForce:
             return "version not recorded"
         text = f"version {self.version} of this policy"
         if self.changed_at is not None:
-            text += f", changed {timezone.localtime(self.changed_at):%-d %b %Y}"
+            changed = timezone.localtime(self.changed_at)
+            text += f", changed {changed.day} {changed:%b %Y}"
         if self.changed_by:
             text += f" by {self.changed_by}"
         return text
@@ -248,8 +249,6 @@ class InForce:
 def _tiers_as_of(policy_id: int, moment: datetime) -> tuple[TierInForce, ...]:
     """The policy's tiers as they stood at ``moment``, from their history rows. A back-dated
     decision (demo data) that precedes every tier row shows the tiers as first recorded."""
-    from policies.models import ExceptionTier
-
     rows = list(ExceptionTier.history.filter(policy_id=policy_id).order_by("history_date", "history_id"))
     latest: dict[int, object] = {}
     for row in rows:
@@ -274,8 +273,6 @@ def _tiers_as_of(policy_id: int, moment: datetime) -> tuple[TierInForce, ...]:
 def decision_in_force(exception_request: ExceptionRequest) -> InForce:
     """The policy's name, problem type, tiers and limits at the version recorded at the decision
     (its history row), the readable version, and the authority applied in words."""
-    from policies.models import ProblemType
-
     policy = exception_request.policy
     recorded = None
     if exception_request.policy_version:
@@ -291,11 +288,7 @@ def decision_in_force(exception_request: ExceptionRequest) -> InForce:
         # The version a person reads is the ordinal of the history row, not its id.
         version = policy.history.filter(history_id__lte=recorded.history_id).count()
         changed_at = recorded.history_date
-        changed_by = (
-            recorded.history_user.get_full_name() or recorded.history_user.get_username()
-            if recorded.history_user
-            else ""
-        )
+        changed_by = user_name(recorded.history_user) if recorded.history_user else ""
         moment = max(decided_at, recorded.history_date)
     problem_type_row = (
         ProblemType.history.filter(id=problem_type_id, history_date__lte=moment)
