@@ -112,7 +112,11 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
                 customer = Customer.objects.create(external_ref=external_ref, ref_key=key, name=name.strip())
         except IntegrityError:
             # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
-            customer = Customer.objects.filter(ref_key=key).first()
+            # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
+            customer = (
+                Customer.objects.filter(ref_key=key).first()
+                or Customer.objects.filter(external_ref=external_ref).first()
+            )
             if customer is None:
                 raise
     conflict = customer_name_conflict(customer, name)
