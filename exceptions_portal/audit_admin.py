@@ -9,6 +9,7 @@ refused with 405, and an id that is not a number is a 404 rather than a 500.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.admin.utils import unquote
@@ -28,9 +29,6 @@ SAFE_METHODS = ("GET", "HEAD")
 
 
 class AppendOnlyHistoryAdmin(SimpleHistoryAdmin):
-    # No bulk action (delete_selected, or one a later admin adds by accident) reaches past the history.
-    actions = None
-
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
         self._object_pk(object_id)
         return super().history_view(request, object_id, extra_context)
@@ -108,6 +106,6 @@ def _shown(field: models.Field, value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
-    if hasattr(value, "tzinfo") and hasattr(value, "hour") and timezone.is_aware(value):
+    if isinstance(value, datetime) and timezone.is_aware(value):
         return f"{timezone.localtime(value):%d %b %Y, %H:%M}"
     return str(value)

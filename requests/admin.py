@@ -10,6 +10,10 @@ from requests.models import Customer, Delegation, ExceptionRequest
 
 
 class ReadOnlyAdmin(AppendOnlyHistoryAdmin):
+    # No bulk action (delete_selected, or one added later by accident) changes a request, customer or
+    # out-of-office: they change only through the services.
+    actions = None
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

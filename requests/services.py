@@ -152,11 +152,7 @@ def _filed_with_token(*, rep: AbstractBaseUser, filing_token: uuid.UUID) -> Exce
 
 
 def exception_request_file(
-    *,
-    rep: AbstractBaseUser,
-    facts: FilingFacts,
-    now: datetime | None = None,
-    filing_token: uuid.UUID | None = None,
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None, filing_token: uuid.UUID | None = None
 ) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
 
