@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from simple_history.admin import SimpleHistoryAdmin
 from simple_history.utils import update_change_reason
 
+from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,
@@ -138,7 +138,7 @@ def _inline_changes(formset) -> list[str]:
 
 
 @admin.register(Policy)
-class PolicyAdmin(SimpleHistoryAdmin):
+class PolicyAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "problem_type", "owner", "active", "sla_minutes", "needs_review"]
     list_filter = ["problem_type", "active", "needs_review"]
     list_select_related = ["problem_type", "owner"]
@@ -166,14 +166,14 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ProblemType)
-class ProblemTypeAdmin(SimpleHistoryAdmin):
+class ProblemTypeAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(ExceptionTier)
-class ExceptionTierAdmin(SimpleHistoryAdmin):
+class ExceptionTierAdmin(AppendOnlyHistoryAdmin):
     form = StandaloneTierForm
     list_display = ["policy", "level", "kind", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
     list_filter = ["level", "kind", "policy__problem_type"]
@@ -182,21 +182,21 @@ class ExceptionTierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Control)
-class ControlAdmin(SimpleHistoryAdmin):
+class ControlAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "policy"]
     list_select_related = ["policy"]
     search_fields = ["name", "policy__name"]
 
 
 @admin.register(RepRight)
-class RepRightAdmin(SimpleHistoryAdmin):
+class RepRightAdmin(AppendOnlyHistoryAdmin):
     list_display = ["policy", "user", "group"]
     list_select_related = ["policy", "user", "group"]
     list_filter = ["policy"]
 
 
 @admin.register(ApproverLevel)
-class ApproverLevelAdmin(SimpleHistoryAdmin):
+class ApproverLevelAdmin(AppendOnlyHistoryAdmin):
     list_display = ["policy", "level", "user", "group", "money_authority"]
     list_select_related = ["policy", "user", "group"]
     list_filter = ["level", "policy"]
@@ -216,14 +216,14 @@ class HolidayInline(admin.TabularInline):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(SimpleHistoryAdmin):
+class BusinessCalendarAdmin(AppendOnlyHistoryAdmin):
     form = BusinessCalendarForm
     list_display = ["name", "time_zone", "opens_at", "closes_at"]
     inlines = [HolidayInline]
 
 
 @admin.register(Holiday)
-class HolidayAdmin(SimpleHistoryAdmin):
+class HolidayAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "date", "calendar"]
     list_select_related = ["calendar"]
     list_filter = ["calendar"]

@@ -81,7 +81,10 @@ def format_duration(value: timedelta | None) -> str:
 
 
 def requests_in(period: Period) -> QuerySet[ExceptionRequest]:
-    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at)
+    # A withdrawn request was taken back before anyone decided it: it is not an exception to learn from.
+    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at).exclude(
+        status=Status.WITHDRAWN
+    )
     if period.problem_type_id:
         rows = rows.filter(policy__problem_type_id=period.problem_type_id)
     # No default ordering: it would add a sort of every row to each aggregate.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from crispy_forms.helper import FormHelper
@@ -8,10 +9,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import Q
+from django.urls import reverse
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause
-from requests.services import FilingFacts
+from requests.selectors import customer_for_reference
+from requests.services import FilingFacts, customer_name_conflict
 
 
 class ControlCheckboxes(forms.CheckboxSelectMultiple):
@@ -34,8 +37,11 @@ class ExceptionRequestForm(forms.Form):
     customer_ref = forms.CharField(
         label="Customer reference",
         max_length=64,
-        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", "Use letters, digits, dots, dashes or slashes.")],
-        help_text="Their account or order reference. A new reference creates the customer.",
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/ -]*$", "Use letters, digits, spaces, dots, dashes or slashes.")
+        ],
+        help_text="Their account or order reference. A new reference creates the customer; case, spaces and "
+        "a trailing dot or slash do not make another customer.",
     )
     customer_name = forms.CharField(
         label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."
@@ -73,9 +79,16 @@ class ExceptionRequestForm(forms.Form):
         max_length=2000,
         help_text="What would prevent this from happening again.",
     )
+    # One per form shown: posting the same form again shows the request it filed (services.exception_request_file_once).
+    filing_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    # The preview, on a half-filled form, leaves the customer's name to the filing.
+    checks_customer_name = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("filing_token", uuid.uuid4())
         # Validation accepts any policy, so that a form left open while a policy was
         # deactivated gets routing's clear "no longer active" instead of "invalid choice".
         policies = Policy.objects.select_related("problem_type").order_by("name")
@@ -91,9 +104,22 @@ class ExceptionRequestForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False  # the template's <form> carries the htmx preview attributes
         self.helper.layout = Layout(
+            "filing_token",
             Fieldset(
                 "Customer",
-                Row(Column("customer_ref", css_class="col-md-5"), Column("customer_name", css_class="col-md-7")),
+                # Whose reference it is, as the rep types (htmx asks requests:customer_hint; no script).
+                Row(
+                    Column("customer_ref", css_class="col-md-5"),
+                    Column("customer_name", css_class="col-md-7"),
+                    **{
+                        "hx-get": reverse("requests:customer_hint"),
+                        "hx-trigger": "load, input delay:300ms",
+                        "hx-include": "[name=customer_ref],[name=customer_name]",
+                        "hx-target": "#customer-hint",
+                        "hx-swap": "innerHTML",
+                    },
+                ),
+                HTML('<div id="customer-hint" class="mb-3 small" aria-live="polite"></div>'),
             ),
             Fieldset(
                 "Policy and customer",
@@ -125,6 +151,11 @@ class ExceptionRequestForm(forms.Form):
                 "waived_controls",
                 f"{', '.join(c.name for c in foreign)} belongs to another policy, not to {policy.name}.",
             )
+        if self.checks_customer_name and cleaned.get("customer_ref"):
+            customer = customer_for_reference(cleaned["customer_ref"])
+            conflict = customer and customer_name_conflict(customer, cleaned.get("customer_name") or "")
+            if conflict:
+                self.add_error("customer_name", conflict)
         return cleaned
 
     def filing_facts(self) -> FilingFacts:
@@ -148,6 +179,8 @@ class ExceptionRequestForm(forms.Form):
 
 class PreviewForm(ExceptionRequestForm):
     """The routing preview works on a half-filled form: only what routing needs is required."""
+
+    checks_customer_name = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -192,6 +225,12 @@ class DecisionForm(forms.Form):
 
 class AskForm(forms.Form):
     question = forms.CharField(label="Question for the rep", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label="Why you withdraw it", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, strip=True
+    )
 
 
 class AnswerForm(forms.Form):

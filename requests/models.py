@@ -16,6 +16,7 @@ from django.db.models import Case, F, Q, When
 from simple_history.models import HistoricalRecords
 
 from policies.models import MAX_MONEY, Sentiment, TierKind
+from requests.references import customer_ref_key
 
 
 class Cause(models.TextChoices):
@@ -32,6 +33,7 @@ class Status(models.TextChoices):
     WAITING_FOR_REP = "waiting_for_rep", "Waiting for rep"
     APPROVED = "approved", "Approved"
     DENIED = "denied", "Denied"
+    WITHDRAWN = "withdrawn", "Withdrawn by rep"
 
 
 # A request in one of these is in an approver's queue and under the SLA clock.
@@ -39,6 +41,8 @@ OPEN_STATUSES = (Status.PENDING, Status.ESCALATED)
 # Granted exceptions: the rep's own grant or an approver's approval.
 GRANTED_STATUSES = (Status.GRANTED, Status.APPROVED)
 DECIDED_STATUSES = (Status.GRANTED, Status.APPROVED, Status.DENIED)
+# What the filing rep may still take back: open, or waiting for their answer.
+WITHDRAWABLE_STATUSES = (Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP)
 
 
 def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
@@ -54,6 +58,12 @@ def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
 
 class Customer(models.Model):
     external_ref = models.CharField("customer reference", max_length=64, unique=True)
+    # The reference as compared (references.customer_ref_key): one customer however it is typed. Empty
+    # only for a customer whose key another, older customer already had when keys were introduced
+    # (`manage.py customers_duplicates` lists them).
+    ref_key = models.CharField(
+        "normalised reference", max_length=64, unique=True, null=True, blank=True, editable=False
+    )
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -64,6 +74,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_ref})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.ref_key is None:
+            self.ref_key = customer_ref_key(self.external_ref) or None
+        super().save(*args, **kwargs)
 
 
 class ExceptionRequest(models.Model):
@@ -149,6 +164,13 @@ class ExceptionRequest(models.Model):
     customer_message = models.TextField(blank=True, max_length=8000)
     message_sent_at = models.DateTimeField(null=True, blank=True)
 
+    # Taking it back (services.exception_request_withdraw).
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True, max_length=2000)
+
+    # The one-time token of the filing form: the same form posted twice files once.
+    filing_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
     # Derived from status and due_at, which the history already keeps.
     history = HistoricalRecords(excluded_fields=["open_due_at"])
 
@@ -223,6 +245,7 @@ class Notification(models.Model):
         ESCALATED = "escalated", "Escalated"
         ALERT = "alert", "SLA breached at top level"
         REVIEW_FLAG = "review_flag", "Policy flagged for review"
+        WITHDRAWN = "withdrawn", "Withdrawn by the rep"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     request = models.ForeignKey(

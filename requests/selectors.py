@@ -17,10 +17,41 @@ from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.authority import Standing, approver_standing, authority_phrase, decision_authority, user_name
 from requests.models import Customer, ExceptionRequest, Notification, Status, tier_label
+from requests.references import customer_ref_key
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+# A denied request granted nothing, and a withdrawn one was taken back before anyone decided it:
+# neither is an earlier exception for the one-time rule, nor for the known-customer hint.
+NOT_AN_EXCEPTION = (Status.DENIED, Status.WITHDRAWN)
+
+
+def customer_for_reference(reference: str) -> Customer | None:
+    """The customer a reference names, however it is typed (references.customer_ref_key)."""
+    key = customer_ref_key(reference)
+    if not key:
+        return None
+    return Customer.objects.filter(ref_key=key).first()
+
+
+@dataclass(frozen=True)
+class KnownCustomer:
+    customer: Customer
+    exceptions: int
+    last_reference: str | None
+
+
+def known_customer(*, reference: str) -> KnownCustomer | None:
+    """Whose reference this is, for the filing form: the customer, their exceptions and the last one."""
+    customer = customer_for_reference(reference)
+    if customer is None:
+        return None
+    rows = ExceptionRequest.objects.filter(customer=customer).exclude(status__in=NOT_AN_EXCEPTION)
+    last = rows.order_by("-filed_at", "-pk").values_list("reference", flat=True).first()
+    return KnownCustomer(customer=customer, exceptions=rows.count(), last_reference=last)
 
 
 def earlier_exception_references(*, customer: Customer | None, policy_id: int) -> tuple[str, ...]:
@@ -29,7 +60,7 @@ def earlier_exception_references(*, customer: Customer | None, policy_id: int) -
         return ()
     rows = (
         ExceptionRequest.objects.filter(customer=customer, policy_id=policy_id)
-        .exclude(status=Status.DENIED)
+        .exclude(status__in=NOT_AN_EXCEPTION)
         .order_by("filed_at")
         .values_list("reference", flat=True)
     )

@@ -6,6 +6,7 @@ trail. Views, admin actions and Celery tasks call these; none repeat a rule.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -25,12 +26,25 @@ from policies.selectors import calendar_spec, policies_with_rules
 from requests import messages as customer_messages
 from requests import sla
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
-from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
-from requests.selectors import routing_decision_for
+from requests.models import (
+    OPEN_STATUSES,
+    WITHDRAWABLE_STATUSES,
+    Customer,
+    Delegation,
+    ExceptionRequest,
+    Notification,
+    Status,
+)
+from requests.references import customer_ref_key, names_differ
+from requests.selectors import customer_for_reference, routing_decision_for
 
 
 class ExceptionRequestError(Exception):
     """A domain rule refused the change; nothing was written. The message is for people."""
+
+
+class CustomerNameConflict(ExceptionRequestError):
+    """A known reference was filed with another person's name."""
 
 
 class FilingRefused(ExceptionRequestError):
@@ -69,21 +83,77 @@ def system_user() -> AbstractBaseUser:
     return user
 
 
+def customer_name_conflict(customer: Customer, name: str) -> str | None:
+    """The refusal when a name typed for a known reference names someone else; None when it fits."""
+    if not names_differ(customer.name, name):
+        return None
+    return (
+        f"{customer.external_ref} is the reference of {customer.name}, not of {name.strip()}. "
+        f"Check the reference, or leave the name empty to file for {customer.name}."
+    )
+
+
 def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
-    """A new reference creates the customer; a known one keeps its recorded name."""
+    """The customer of a reference, created when new. Race-free: of two filings that create the same new
+    customer at once (in any spelling with the same key), one inserts and the other finds that row.
+
+    Raises when the reference is empty, when a new customer has no name, or when the name given for a
+    known reference is someone else's (nothing is changed then)."""
     external_ref = external_ref.strip()
-    customer = Customer.objects.filter(external_ref__iexact=external_ref).first()
-    if customer is not None:
-        return customer
-    if not name.strip():
-        raise ExceptionRequestError(f"Customer {external_ref} is new: give their name so that we can create them.")
-    customer = Customer(external_ref=external_ref, name=name.strip())
-    customer.save()
+    key = customer_ref_key(external_ref)
+    if not key:
+        raise ExceptionRequestError("Give the customer's reference (letters or digits).")
+    customer = Customer.objects.filter(ref_key=key).first()
+    if customer is None:
+        if not name.strip():
+            raise ExceptionRequestError(f"Customer {external_ref} is new: give their name so that we can create them.")
+        try:
+            # A savepoint: the loser of a race (unique ref_key) rolls back only this insert, not the filing.
+            with transaction.atomic():
+                customer = Customer.objects.create(external_ref=external_ref, ref_key=key, name=name.strip())
+        except IntegrityError:
+            # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
+            # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
+            customer = (
+                Customer.objects.filter(ref_key=key).first()
+                or Customer.objects.filter(external_ref=external_ref).first()
+            )
+            if customer is None:
+                raise
+    conflict = customer_name_conflict(customer, name)
+    if conflict:
+        raise CustomerNameConflict(conflict)
     return customer
 
 
+def exception_request_file_once(
+    *, rep: AbstractBaseUser, facts: FilingFacts, filing_token: uuid.UUID, now: datetime | None = None
+) -> tuple[ExceptionRequest, bool]:
+    """File the form that carries ``filing_token`` once: the request and True when this call filed it;
+    the request the token already filed and False when the same form comes again (Back and resubmit,
+    a double click, a retried POST), also when both posts arrive at the same moment."""
+    earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+    if earlier is not None:
+        return earlier, False
+    try:
+        return exception_request_file(rep=rep, facts=facts, now=now, filing_token=filing_token), True
+    except IntegrityError:
+        # The unique token: a concurrent post of the same form committed first (the filing rolled back).
+        earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _filed_with_token(*, rep: AbstractBaseUser, filing_token: uuid.UUID) -> ExceptionRequest | None:
+    earlier = ExceptionRequest.objects.filter(filing_token=filing_token).first()
+    if earlier is not None and earlier.rep_id != rep.pk:
+        raise ExceptionRequestError("This form was already used by someone else: open a new form.")
+    return earlier
+
+
 def exception_request_file(
-    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None, filing_token: uuid.UUID | None = None
 ) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
 
@@ -123,6 +193,7 @@ def exception_request_file(
             beyond_all_tiers=decision.beyond_all_tiers,
             is_repeat=decision.is_repeat,
             filed_at=now,
+            filing_token=filing_token,
         )
         reasons = list(decision.reasons)
         if decision.outcome is Outcome.GRANTED:
@@ -169,7 +240,7 @@ def exception_request_preview(
     policy = policies_with_rules().filter(pk=facts.policy_id).first()
     if policy is None:
         raise ExceptionRequestError("Pick a policy.")
-    customer = Customer.objects.filter(external_ref__iexact=facts.customer_ref.strip()).first()
+    customer = customer_for_reference(facts.customer_ref)
     decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
     due = None
     if decision.outcome is Outcome.PENDING:
@@ -516,6 +587,74 @@ def exception_request_answer(
                 text=f"{_user_name(rep)} answered on {request.reference}: it is back in your queue.",
             )
     return request
+
+
+def exception_request_withdraw(
+    *, request_id: int, rep: AbstractBaseUser, reason: str, now: datetime | None = None
+) -> ExceptionRequest:
+    """The filing rep takes back their open or waiting request, with a reason.
+
+    It leaves every queue and its SLA clock stops (open_due_at is empty outside the open statuses, the
+    sweep reads only those); it no longer counts as an earlier exception. The row lock orders it with a
+    concurrent decision: whichever commits first wins, the other is refused with what happened."""
+    reason = reason.strip()
+    if not reason:
+        raise ExceptionRequestError("Give the reason for withdrawing: the approvers and the history show it.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = (
+            ExceptionRequest.objects.select_for_update(of=("self",))
+            .select_related("policy")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise ExceptionRequestError("That request does not exist.")
+        if request.rep_id != rep.pk:
+            raise ExceptionRequestError("Only the rep who filed this request may withdraw it.")
+        if request.status not in WITHDRAWABLE_STATUSES:
+            decided = ""
+            if request.decided_by_id is not None:
+                decided = f" by {_user_name(request.decided_by)} on {_when(request.decided_at)}"
+            raise ExceptionRequestError(
+                f"{request.reference} is already {request.get_status_display().lower()}{decided}: "
+                "it cannot be withdrawn."
+            )
+        asked_by = request.info_requested_by
+        request.status = Status.WITHDRAWN
+        request.withdrawn_at = now
+        request.withdrawal_reason = reason
+        request.claimed_by = None
+        request.paused_at = None
+        request._history_user = rep
+        request._history_date = now
+        request._change_reason = f"Withdrawn by {_user_name(rep)}: {reason}"[:1000]
+        request.save()
+        _notify_withdrawal(request, rep=rep, reason=reason, also=asked_by)
+    return request
+
+
+def _notify_withdrawal(
+    request: ExceptionRequest, *, rep: AbstractBaseUser, reason: str, also: AbstractBaseUser | None
+) -> None:
+    """Tell whoever had it in their queue (the level's approvers and their stand-ins, and whoever asked
+    the rep a question) that it is gone."""
+    from requests.escalation import _Recipients  # the sweep's own lookup of a level's approvers
+
+    recipients = (
+        list(_Recipients().approvers(request.policy_id, request.approval_level)) if request.approval_level else []
+    )
+    if also is not None and also.pk not in {user.pk for user in recipients}:
+        recipients.append(also)
+    for user in recipients:
+        if user.pk == rep.pk:
+            continue
+        notify(
+            user=user,
+            request=request,
+            kind=Notification.Kind.WITHDRAWN,
+            text=f"{_user_name(rep)} withdrew {request.reference}: {reason}",
+        )
 
 
 def delegation_create(

@@ -7,6 +7,7 @@ app_name = "requests"
 urlpatterns = [
     path("new/", views.request_new, name="new"),
     path("new/preview/", views.request_preview, name="preview"),
+    path("new/customer/", views.customer_hint, name="customer_hint"),
     path("mine/", views.my_requests, name="mine"),
     path("queue/", views.queue, name="queue"),
     path("notifications/", views.notifications, name="notifications"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("<int:pk>/claim/", views.request_claim, name="claim"),
     path("<int:pk>/ask/", views.request_ask, name="ask"),
     path("<int:pk>/answer/", views.request_answer, name="answer"),
+    path("<int:pk>/withdraw/", views.request_withdraw, name="withdraw"),
 ]

@@ -25,8 +25,9 @@ from requests.forms import (
     ExceptionRequestForm,
     PreviewForm,
     QueueFilterForm,
+    WithdrawForm,
 )
-from requests.models import Delegation, Notification
+from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest, Notification
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
@@ -53,7 +54,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
     form = ExceptionRequestForm(request.POST or None, initial=_initial_from_query(request))
     if request.method == "POST" and form.is_valid():
         try:
-            filed = services.exception_request_file(rep=request.user, facts=form.filing_facts())
+            filed, first_time = _file_once(request, form)
         except services.FilingRefused as refused:
             for reason in refused.reasons:
                 form.add_error(None, reason)
@@ -61,7 +62,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
         except services.ExceptionRequestError as error:
             form.add_error(None, str(error))
         else:
-            if filed.status == "granted":
+            if not first_time:
+                messages.info(request, f"This form was already filed as {filed.reference}: it was not filed again.")
+            elif filed.status == "granted":
                 messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
             else:
                 messages.info(
@@ -70,6 +73,27 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 )
             return redirect("requests:detail", pk=filed.pk)
     return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+
+
+def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[ExceptionRequest, bool]:
+    """File the form, once per one-time token (a form posted without one, from an old page, files as before)."""
+    token = form.cleaned_data.get("filing_token")
+    if token is None:
+        return services.exception_request_file(rep=request.user, facts=form.filing_facts()), True
+    return services.exception_request_file_once(rep=request.user, facts=form.filing_facts(), filing_token=token)
+
+
+@permission_required(roles.FILE_PERMISSION, raise_exception=True)
+@require_GET
+def customer_hint(request: HttpRequest) -> HttpResponse:
+    """Whose reference this is, as the rep types it (htmx): the known customer and their exceptions."""
+    reference = request.GET.get("customer_ref", "")[:64]
+    name = request.GET.get("customer_name", "")[:200]
+    known = selectors.known_customer(reference=reference) if reference.strip() else None
+    conflict = services.customer_name_conflict(known.customer, name) if known else None
+    return render(
+        request, "requests/_customer_hint.html", {"known": known, "conflict": conflict, "reference": reference}
+    )
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
@@ -125,6 +149,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": selectors.history_entries(obj=exception_request),
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
+        "can_withdraw": exception_request.rep_id == request.user.pk
+        and exception_request.status in WITHDRAWABLE_STATUSES,
     }
     if exception_request.due_at:
         context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
@@ -259,6 +285,23 @@ def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
             request_id=pk, approver=request.user, question=form.cleaned_data["question"]
         ),
         "Question sent. The SLA clock is paused until the rep answers.",
+    )
+
+
+@require_POST
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    form = WithdrawForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the reason for withdrawing (at most 2,000 characters). Nothing was changed.")
+        return redirect("requests:detail", pk=pk)
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.exception_request_withdraw(
+            request_id=pk, rep=request.user, reason=form.cleaned_data["reason"]
+        ),
+        "Withdrawn: it left the approvers' queue, and they were told.",
     )
 
 

@@ -782,3 +782,18 @@ def test_request_history_shows_names_and_money_as_people_read_them(portal, peopl
     assert "manager2" not in history
     assert "2500.00" not in history
     assert "Policy version" not in history
+
+
+def test_the_form_names_the_known_customer_as_the_rep_types(portal, people):
+    rep1 = people.login("rep1")
+    open_new_request_form(rep1)
+    rep1.locator("#id_customer_ref").press_sequentially("demo-1001.")
+    hint = rep1.locator("#customer-hint")
+    expect(hint).to_contain_text("Known customer: Harper Logistics (DEMO-1001)", timeout=5000)
+    expect(hint).to_contain_text("earlier exception")
+    rep1.locator("#id_customer_name").press_sequentially("Someone Else")
+    expect(hint).to_contain_text("not of Someone Else", timeout=5000)
+    rep1.locator("#id_customer_ref").fill("")
+    rep1.locator("#id_customer_ref").press_sequentially("E2E-NEW-1")
+    expect(hint).to_contain_text("New customer", timeout=5000)
+    assert not people.errors, people.errors

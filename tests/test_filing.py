@@ -90,9 +90,9 @@ def test_inactive_policy_is_refused_and_saves_nothing(rep, policy):
     assert ExceptionRequest.objects.count() == 0
 
 
-def test_known_customer_keeps_their_recorded_name(rep, policy):
+def test_known_customer_filed_without_a_name_keeps_their_recorded_name(rep, policy):
     exception_request_file(rep=rep, facts=facts(policy), now=NOW)
-    second = exception_request_file(rep=rep, facts=facts(policy, customer_ref="c-1", customer_name="Someone"), now=NOW)
+    second = exception_request_file(rep=rep, facts=facts(policy, customer_ref="c-1", customer_name=""), now=NOW)
     assert second.customer.name == "Maya Brooks"
     assert Customer.objects.count() == 1
 

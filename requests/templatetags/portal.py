@@ -28,6 +28,7 @@ STATUS_BADGES = {
     "escalated": "text-bg-danger",
     "waiting_for_rep": "text-bg-secondary",
     "denied": "text-bg-dark",
+    "withdrawn": "text-bg-light border",
 }
 
 
