@@ -15,7 +15,16 @@ from django.utils import timezone
 from policies.models import ApproverLevel, Policy
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
-from requests.models import Customer, Delegation, ExceptionRequest, Notification, Status
+from requests.models import (
+    DECIDED_STATUSES,
+    OPEN_STATUSES,
+    Attachment,
+    Customer,
+    Delegation,
+    ExceptionRequest,
+    Notification,
+    Status,
+)
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
@@ -242,3 +251,65 @@ def queue_filtered(
     if overdue:
         rows = rows.filter(open_due_at__lte=now)
     return rows
+
+
+# Evidence may be added while the request is being decided, and by the filing rep also once it is decided (the
+# bank confirmation often arrives after the grant). Listed, not excluded: a status added later (a withdrawn
+# request) accepts nothing until it is named here.
+REP_ATTACH_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP, *DECIDED_STATUSES)
+# Removing is possible only before the decision: what a decision was made on stays.
+REMOVABLE_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP)
+
+
+def is_assigned_approver(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    """The user (or whom they stand in for) approves at the request's current level, and did not file it."""
+    if (
+        not exception_request.is_open
+        or exception_request.rep_id == user.pk
+        or not user.has_perm("requests.decide_exceptionrequest")
+    ):
+        return False
+    identity = approver_identity(user=user)
+    return (
+        _approver_rows(identity)
+        .filter(policy_id=exception_request.policy_id, level=exception_request.approval_level)
+        .exists()
+    )
+
+
+def may_attach(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    if exception_request.rep_id == user.pk:
+        return exception_request.status in REP_ATTACH_STATUSES
+    return is_assigned_approver(user=user, exception_request=exception_request)
+
+
+def may_remove_attachment(
+    *, user: AbstractBaseUser, attachment: Attachment, exception_request: ExceptionRequest
+) -> bool:
+    return attachment.uploaded_by_id == user.pk and exception_request.status in REMOVABLE_STATUSES
+
+
+def get_attachment_for_user(*, user: AbstractBaseUser, request_pk: int, pk: int) -> Attachment:
+    """An attachment of a request the user may see: 404 otherwise, as for the request itself."""
+    exception_request = get_request_for_user(user=user, pk=request_pk)
+    return get_object_or_404(Attachment.objects.select_related("uploaded_by"), request=exception_request, pk=pk)
+
+
+def attachment_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """Attachments added and removed, as entries of the request's history."""
+    rows = Attachment.history.filter(request_id=exception_request.pk).select_related("history_user")
+    entries = []
+    for row in rows:
+        who = "—"
+        if row.history_user is not None:
+            who = row.history_user.get_full_name() or row.history_user.get_username()
+        verb = {"+": "Attached", "-": "Removed attachment", "~": "Changed attachment"}[row.history_type]
+        size = f"{row.size / 1024:.0f} KB" if row.size < 1024 * 1024 else f"{row.size / 1024 / 1024:.1f} MB"
+        entries.append(HistoryEntry(row.history_date, who, f"{verb} “{row.name}” ({size})", verb, []))
+    return entries
+
+
+def request_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """The request's own history and its attachments', newest first."""
+    entries = history_entries(obj=exception_request) + attachment_history_entries(exception_request=exception_request)
+    return sorted(entries, key=lambda entry: entry.when, reverse=True)

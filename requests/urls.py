@@ -18,4 +18,13 @@ urlpatterns = [
     path("<int:pk>/claim/", views.request_claim, name="claim"),
     path("<int:pk>/ask/", views.request_ask, name="ask"),
     path("<int:pk>/answer/", views.request_answer, name="answer"),
+    path("<int:pk>/attachments/", views.attachment_add, name="attach"),
+    path("<int:pk>/attachments/<int:attachment_pk>/", views.attachment_download, name="attachment"),
+    path(
+        "<int:pk>/attachments/<int:attachment_pk>/thumbnail/",
+        views.attachment_download,
+        {"thumbnail": True},
+        name="attachment_thumbnail",
+    ),
+    path("<int:pk>/attachments/<int:attachment_pk>/remove/", views.attachment_remove, name="attachment_remove"),
 ]

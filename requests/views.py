@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -121,7 +123,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "earlier": selectors.customer_exceptions(
             customer_id=exception_request.customer_id, exclude_pk=exception_request.pk
         )[:50],
-        "history": selectors.history_entries(obj=exception_request),
+        "history": selectors.request_history_entries(exception_request=exception_request),
+        "attachments": list(exception_request.attachments.select_related("uploaded_by")),
+        "may_attach": selectors.may_attach(user=request.user, exception_request=exception_request),
+        "attachments_removable": exception_request.status in selectors.REMOVABLE_STATUSES,
+        "attachment_max_mb": settings.ATTACHMENT_MAX_MB,
+        "attachment_max_count": settings.ATTACHMENT_MAX_COUNT,
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
     }
@@ -304,3 +311,53 @@ def delegation(request: HttpRequest) -> HttpResponse:
         "active_nav": "queue",
     }
     return render(request, "requests/delegation.html", context)
+
+
+@require_POST
+def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    uploads = request.FILES.getlist("file")
+    if not uploads:
+        messages.error(request, "Choose a file to attach.")
+        return redirect("requests:detail", pk=pk)
+    for upload in uploads:
+        try:
+            attachment = services.attachment_add(request_id=pk, user=request.user, upload=upload)
+        except services.ExceptionRequestError as error:
+            messages.error(request, f"Not attached: {error}")
+        else:
+            messages.success(request, f"Attached “{attachment.name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_POST
+def attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+    selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    try:
+        name = services.attachment_remove(attachment_id=attachment_pk, user=request.user)
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Removed “{name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_GET
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int, thumbnail: bool = False) -> HttpResponse:
+    """The file itself, only to who may see the request, always as a download of the checked type."""
+    attachment = selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    stored = attachment.thumbnail if thumbnail else attachment.file
+    if not stored:
+        raise Http404("No thumbnail for this attachment.")
+    try:
+        handle = stored.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The stored file is missing.") from missing
+    name = attachment.name.rpartition(".")[0] + "-thumbnail.png" if thumbnail else attachment.name
+    response = FileResponse(
+        handle, as_attachment=True, filename=name, content_type="image/png" if thumbnail else attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
