@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -142,7 +143,11 @@ def my_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:
     """The customer's exceptions under every policy: the "frequent asker" view of one customer."""
-    rows = ExceptionRequest.objects.filter(customer_id=customer_id).select_related("policy").order_by("-filed_at")
+    rows = (
+        ExceptionRequest.objects.filter(customer_id=customer_id)
+        .select_related("policy", "decided_by")
+        .order_by("-filed_at", "-pk")
+    )
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
     return rows
@@ -313,3 +318,27 @@ def request_history_entries(*, exception_request: ExceptionRequest) -> list[Hist
     """The request's own history and its attachments', newest first."""
     entries = history_entries(obj=exception_request) + attachment_history_entries(exception_request=exception_request)
     return sorted(entries, key=lambda entry: entry.when, reverse=True)
+
+
+def may_view_customer(*, user: AbstractBaseUser, customer_id: int) -> bool:
+    """Reps see the customers they filed for; approvers and policy admins every customer.
+
+    Approvers decide for any customer and already see the frequent askers in the analysis; a rep needs the
+    story of the customers they serve, not a directory of every customer.
+    """
+    if is_policy_admin(user) or user.has_perm("requests.decide_exceptionrequest"):
+        return True
+    return ExceptionRequest.objects.filter(customer_id=customer_id, rep=user).exists()
+
+
+def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
+    """The one place that decides whether a user may see a customer's page: 404 otherwise."""
+    customer = get_object_or_404(Customer, pk=pk)
+    if not may_view_customer(user=user, customer_id=customer.pk):
+        raise Http404("No such customer.")
+    return customer
+
+
+def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
+    """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
+    return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))

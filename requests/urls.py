@@ -12,6 +12,7 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("out-of-office/", views.delegation, name="delegation"),
+    path("customers/<int:pk>/", views.customer_detail, name="customer"),
     path("<int:pk>/", views.request_detail, name="detail"),
     path("<int:pk>/message/", views.request_message, name="message"),
     path("<int:pk>/decide/", views.request_decide, name="decide"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from policies import roles
+from policies import analysis, roles
 from policies.selectors import policies_with_rules
 from requests import selectors, services, sla
 from requests.forms import (
@@ -118,11 +119,11 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    earlier = selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)
     context = {
         "req": exception_request,
-        "earlier": selectors.customer_exceptions(
-            customer_id=exception_request.customer_id, exclude_pk=exception_request.pk
-        )[:50],
+        "earlier": earlier[:50],
+        "openable": selectors.openable_request_ids(user=request.user, rows=earlier),
         "history": selectors.request_history_entries(exception_request=exception_request),
         "attachments": list(exception_request.attachments.select_related("uploaded_by")),
         "may_attach": selectors.may_attach(user=request.user, exception_request=exception_request),
@@ -361,3 +362,26 @@ def attachment_download(request: HttpRequest, pk: int, attachment_pk: int, thumb
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_GET
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A customer's whole story: every exception request under every policy, and how often they ask."""
+    customer = selectors.get_customer_for_user(user=request.user, pk=pk)
+    rows = selectors.customer_exceptions(customer_id=customer.pk)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    counts = {
+        days: analysis.customer_requests_filed(customer.pk, analysis.Period(today - timedelta(days=days - 1), today))
+        for days in (90, 365)
+    }
+    context = {
+        "customer": customer,
+        "page": page,
+        "openable": selectors.openable_request_ids(user=request.user, rows=rows),
+        "counts": counts,
+        "frequent": analysis.is_frequent_asker(counts[90]),
+        "frequent_min": analysis.FREQUENT_ASKER_MIN_REQUESTS,
+        "now": timezone.now(),
+    }
+    return render(request, "requests/customer.html", context)
