@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -137,8 +137,36 @@ def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
     )
 
 
-def my_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
-    return ExceptionRequest.objects.filter(rep=user).select_related("customer", "policy").order_by("-filed_at", "-pk")
+def my_requests(
+    *,
+    user: AbstractBaseUser,
+    status: str = "",
+    policy: Policy | None = None,
+    filed_from: date | None = None,
+    filed_to: date | None = None,
+    q: str = "",
+) -> QuerySet[ExceptionRequest]:
+    """The rep's own requests, those waiting for their answer first, then the newest."""
+    rows = ExceptionRequest.objects.filter(rep=user)
+    if status:
+        rows = rows.filter(status=status)
+    if policy is not None:
+        rows = rows.filter(policy=policy)
+    if filed_from is not None:
+        rows = rows.filter(filed_at__gte=_day_start(filed_from))
+    if filed_to is not None:
+        rows = rows.filter(filed_at__lt=_day_start(filed_to + timedelta(days=1)))
+    q = q.strip()
+    if q:
+        rows = rows.filter(
+            Q(reference__icontains=q) | Q(customer__external_ref__icontains=q) | Q(customer__name__icontains=q)
+        )
+    waiting_first = Case(When(status=Status.WAITING_FOR_REP, then=Value(0)), default=Value(1))
+    return rows.select_related("customer", "policy").order_by(waiting_first, "-filed_at", "-pk")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:

@@ -150,9 +150,8 @@ def exception_request_file(
             request.remind_at = sla.reminder_at(
                 start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
             )
-            reasons.append(
-                f"Due by {timezone.localtime(request.due_at):%a %d %b %Y, %H:%M} ({policy.sla_minutes} minute SLA)."
-            )
+            # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
+            reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
             request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
         request.routing_reasons = reasons
         request._history_user = rep

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from policies import analysis, roles
+from policies.routing import money
 from policies.selectors import policies_with_rules
 from requests import selectors, services, sla
 from requests.forms import (
@@ -25,10 +26,11 @@ from requests.forms import (
     DecisionForm,
     DelegationForm,
     ExceptionRequestForm,
+    MyRequestsFilterForm,
     PreviewForm,
     QueueFilterForm,
 )
-from requests.models import Delegation, Notification
+from requests.models import Delegation, Notification, Status
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
@@ -71,7 +73,44 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
                 )
             return redirect("requests:detail", pk=filed.pk)
-    return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+    policies = _policy_help()
+    context = {"form": form, "active_nav": "new", "policies": policies, "tier_caps": _tier_caps(policies)}
+    if form.errors:
+        context["error_summary"] = _error_summary(form)
+    return render(request, "requests/new.html", context)
+
+
+def _tier_caps(policies: list) -> dict[str, list[dict]]:
+    """Each policy's tiers as the form's script shows them beside the amount and the days."""
+    return {
+        str(policy.pk): [
+            {
+                "label": str(tier),
+                "cap": money(tier.money_cap),
+                "capValue": str(tier.money_cap),
+                "days": tier.max_business_days,
+            }
+            for tier in sorted(policy.tiers.all(), key=lambda t: (t.level, t.kind))
+        ]
+        for policy in policies
+    }
+
+
+def _error_summary(form) -> list[dict]:
+    """The form's errors, each with the field it is about (for the summary's links), the form's own last."""
+    summary = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        for error in errors:
+            if field is None:
+                summary.append({"id": "", "label": "", "error": error})
+            else:
+                # A radio group has no id of its own: the link goes to its first option.
+                target = form[name].id_for_label or f"{form[name].auto_id}_0"
+                summary.append(
+                    {"id": target, "label": field.label or name.replace("_", " ").capitalize(), "error": error}
+                )
+    return sorted(summary, key=lambda row: row["id"] == "")
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
@@ -100,20 +139,30 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         else:
             context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
     else:
-        needed = [
-            form.fields[name].label or name
-            for name in ("policy", "sentiment", "amount", "business_days")
-            if name in form.errors
-        ]
-        context["missing"] = needed
+        context["missing"], context["wrong"] = form.routing_problems()
     return render(request, "requests/_preview.html", context)
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.my_requests(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "requests/mine.html", {"page": page, "active_nav": "mine", "now": timezone.now()})
+    filters = MyRequestsFilterForm(request.GET or None)
+    criteria = {name: value for name, value in filters.cleaned_data.items() if value} if filters.is_valid() else {}
+    rows = selectors.my_requests(user=request.user, **criteria)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "filtered": bool(criteria),
+        "query": query.urlencode(),
+        "waiting": selectors.my_requests(user=request.user, status=Status.WAITING_FOR_REP).count(),
+        "waiting_status": Status.WAITING_FOR_REP,
+        "active_nav": "mine",
+        "now": timezone.now(),
+    }
+    return render(request, "requests/mine.html", context)
 
 
 @require_GET
