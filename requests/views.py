@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -434,3 +435,21 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "now": timezone.now(),
     }
     return render(request, "requests/customer.html", context)
+
+
+class PortalLogoutView(auth_views.LogoutView):
+    """Log out on POST (the navigation's button) and say so; a GET (a bookmarked or typed link) asks first."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            messages.success(request, "You have logged out. Close the browser on a shared computer.")
+        return response
