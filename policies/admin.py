@@ -108,7 +108,9 @@ class LabelledTabularInline(admin.TabularInline):
                     if name == "DELETE":
                         field.widget.attrs["aria-label"] = f"Delete {verbose}, {row}"
                     elif not field.widget.is_hidden:
-                        field.widget.attrs["aria-label"] = f"{capfirst(str(field.label or name))}, {verbose} {row}"
+                        # A foreign key's select sits inside the admin's "add another" wrapper.
+                        widget = getattr(field.widget, "widget", field.widget)
+                        widget.attrs["aria-label"] = f"{capfirst(str(field.label or name))}, {verbose} {row}"
 
         return Labelled
 

@@ -79,3 +79,4 @@ def test_admin_has_the_favicon_and_labelled_inline_inputs(client, admin_user, po
     assert 'aria-label="Level, approver row 1"' in page
     assert 'aria-label="Delete approver, row 1"' in page
     assert 'aria-label="Name, control row 1"' in page
+    assert 'aria-label="User, approver row 1"' in page
