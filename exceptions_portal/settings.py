@@ -193,6 +193,9 @@ SIMPLE_HISTORY_ENFORCE_HISTORY_MODEL_PERMISSIONS = True
 
 # Email: console by default, SMTP via EMAIL_URL.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if DEBUG and not env.str("EMAIL_URL", default=""):
+    # Development without EMAIL_URL: one line per email in the log, the full text in VAR_DIR/mail.log.
+    EMAIL_BACKEND = "exceptions_portal.logs.SummaryEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 
 # Security: safe defaults whenever DEBUG is off (manage.py check --deploy).
@@ -265,6 +268,9 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "exceptions_portal.logs.ExpectedClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A 403 or 404 is expected (a rep on the queue, another rep's request): its line, not its traceback.
+    "loggers": {"django.request": {"filters": ["expected_client_errors"]}},
 }
