@@ -604,6 +604,10 @@ def attachment_add(
             if request is None:
                 raise ExceptionRequestError("That request does not exist.")
             if not may_attach(user=user, exception_request=request):
+                if request.rep_id != user.pk:
+                    raise ExceptionRequestError(
+                        f"Only the rep who filed {request.reference} and the approvers it waits for attach files."
+                    )
                 raise ExceptionRequestError(
                     f"{request.reference} is {request.get_status_display().lower()}: you cannot attach files to it."
                 )

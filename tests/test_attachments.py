@@ -145,7 +145,7 @@ def test_images_get_a_re_encoded_thumbnail(pending, rep):
 
 def test_an_assigned_approver_attaches_an_unassigned_one_is_refused(pending, manager_low, director):
     attachment_add(request_id=pending.pk, user=manager_low, upload=upload("outage.txt", b"Outage notice"))
-    with pytest.raises(ExceptionRequestError, match="cannot attach"):
+    with pytest.raises(ExceptionRequestError, match="Only the rep who filed"):
         attachment_add(request_id=pending.pk, user=director, upload=upload("x.txt", b"text"))
     assert Attachment.objects.count() == 1
 
