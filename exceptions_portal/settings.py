@@ -156,6 +156,30 @@ STORAGES = {
         )
     },
 }
+# Evidence attached to requests: a folder under VAR_DIR, or any S3-compatible store when a bucket is named
+# (credentials from boto3's usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables).
+ATTACHMENTS_S3_BUCKET = env.str("ATTACHMENTS_S3_BUCKET", default="")
+if ATTACHMENTS_S3_BUCKET:
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENTS_S3_BUCKET,
+            "endpoint_url": env.str("ATTACHMENTS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("ATTACHMENTS_S3_REGION", default="") or None,
+            "location": env.str("ATTACHMENTS_S3_PREFIX", default="attachments"),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("ATTACHMENTS_DIR", default=str(VAR_DIR / "attachments"))},
+    }
+ATTACHMENT_MAX_MB = env_int("ATTACHMENT_MAX_MB", 10, minimum=1)
+ATTACHMENT_MAX_COUNT = env_int("ATTACHMENT_MAX_COUNT", 10, minimum=1)
+
 # Tests run with DEBUG off but without collectstatic (STATIC_MANIFEST=false, WHITENOISE_USE_FINDERS=true).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 
@@ -169,6 +193,9 @@ SIMPLE_HISTORY_ENFORCE_HISTORY_MODEL_PERMISSIONS = True
 
 # Email: console by default, SMTP via EMAIL_URL.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if DEBUG and not env.str("EMAIL_URL", default=""):
+    # Development without EMAIL_URL: one line per email in the log, the full text in VAR_DIR/mail.log.
+    EMAIL_BACKEND = "exceptions_portal.logs.SummaryEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 
 # Security: safe defaults whenever DEBUG is off (manage.py check --deploy).
@@ -243,6 +270,9 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "exceptions_portal.logs.ExpectedClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A 403 or 404 is expected (a rep on the queue, another rep's request): its line, not its traceback.
+    "loggers": {"django.request": {"filters": ["expected_client_errors"]}},
 }

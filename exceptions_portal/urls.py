@@ -7,7 +7,7 @@ from requests import views as request_views
 urlpatterns = [
     path("", request_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", request_views.PortalLogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("requests/", include("requests.urls")),
     path("policies/", include("policies.urls")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 from simple_history.utils import update_change_reason
 
 from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
@@ -89,19 +90,44 @@ class ExceptionTierInline(admin.StackedInline):
     min_num = 1
 
 
-class ControlInline(admin.TabularInline):
+class LabelledTabularInline(admin.TabularInline):
+    """A table of inline rows whose inputs have names for screen readers: a column header is not a label.
+
+    Each input is named by its column and row ("Level, row 2"), and the delete box by its row.
+    """
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        verbose = str(self.verbose_name)
+
+        class Labelled(formset):
+            def add_fields(self, form, index) -> None:
+                super().add_fields(form, index)
+                row = "new row" if index is None else f"row {index + 1}"
+                for name, field in form.fields.items():
+                    if name == "DELETE":
+                        field.widget.attrs["aria-label"] = f"Delete {verbose}, {row}"
+                    elif not field.widget.is_hidden:
+                        # A foreign key's select sits inside the admin's "add another" wrapper.
+                        widget = getattr(field.widget, "widget", field.widget)
+                        widget.attrs["aria-label"] = f"{capfirst(str(field.label or name))}, {verbose} {row}"
+
+        return Labelled
+
+
+class ControlInline(LabelledTabularInline):
     model = Control
     extra = 0
 
 
-class RepRightInline(admin.TabularInline):
+class RepRightInline(LabelledTabularInline):
     model = RepRight
     extra = 0
     verbose_name = "rep right: may grant tier 2 without approval"
     verbose_name_plural = "rep rights: may grant tier 2 without approval"
 
 
-class ApproverLevelInline(admin.TabularInline):
+class ApproverLevelInline(LabelledTabularInline):
     model = ApproverLevel
     extra = 0
     verbose_name = "approver"
@@ -210,7 +236,7 @@ class BusinessCalendarForm(forms.ModelForm):
         fields = ["name", "time_zone", "working_days", "opens_at", "closes_at"]
 
 
-class HolidayInline(admin.TabularInline):
+class HolidayInline(LabelledTabularInline):
     model = Holiday
     extra = 0
 

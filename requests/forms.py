@@ -4,7 +4,7 @@ import uuid
 from decimal import Decimal
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
-from requests.models import Cause
+from requests.models import Cause, Status
 from requests.selectors import customer_for_reference
 from requests.services import FilingFacts, customer_name_conflict
 
@@ -138,7 +138,11 @@ class ExceptionRequestForm(forms.Form):
                 Div("waived_controls", css_id="controls-field"),
             ),
             Fieldset("What you offer", "alternative_offered", "corrective_action"),
-            Submit("file", "File request", css_class="btn-primary"),
+            # On a phone the preview comes after the form: the template repeats this button below the preview,
+            # so that the rep reads who may grant it before filing.
+            HTML(
+                '<button type="submit" name="file" class="btn btn-primary d-none d-lg-inline-block">File request</button>'
+            ),
         )
 
     def clean(self) -> dict:
@@ -194,6 +198,43 @@ class PreviewForm(ExceptionRequestForm):
             "corrective_action",
         ):
             self.fields[name].required = False
+
+    # What routing needs, in the order the form asks for it.
+    ROUTING_FIELDS = ("policy", "sentiment", "amount", "business_days")
+
+    def routing_problems(self) -> tuple[list[str], list[str]]:
+        """What keeps the preview from routing: fields still empty, and fields whose value is wrong, in words."""
+        missing: list[str] = []
+        wrong: list[str] = []
+        for name in self.ROUTING_FIELDS:
+            errors = self.errors.as_data().get(name)
+            if not errors:
+                continue
+            codes = {error.code for error in errors}
+            if "required" in codes:
+                missing.append(str(self.fields[name].label or name).lower())
+            else:
+                wrong.append(self._worded(name, codes))
+        return missing, wrong
+
+    def _worded(self, name: str, codes: set[str]) -> str:
+        if name == "amount":
+            if "min_value" in codes:
+                return "the amount cannot be negative"
+            if "max_decimal_places" in codes:
+                return "the amount takes at most two decimals (cents)"
+            if "max_value" in codes or "max_digits" in codes or "max_whole_digits" in codes:
+                return f"the amount can be at most {MAX_MONEY:,.2f}"
+            return "the amount must be a number, like 120.50"
+        if name == "business_days":
+            if "min_value" in codes:
+                return "the business days cannot be negative"
+            if "max_value" in codes:
+                return "the business days can be at most 365"
+            return "the business days must be a whole number, like 3"
+        if name == "policy":
+            return "that policy is not one you can choose: pick another"
+        return f"choose one of the listed values for {str(self.fields[name].label or name).lower()}"
 
 
 class CustomerMessageForm(forms.Form):
@@ -279,3 +320,28 @@ class DelegationForm(forms.Form):
         )
         self.fields["delegate"].queryset = approvers
         self.fields["delegate"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+
+
+class MyRequestsFilterForm(forms.Form):
+    """My requests: by status, policy, filing dates, and a search by reference or customer."""
+
+    q = forms.CharField(label="Reference or customer", required=False, max_length=100)
+    status = forms.ChoiceField(label="Status", required=False)
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    filed_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    filed_to = forms.DateField(label="Filed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Every status the model knows (a new one appears here by itself); the rep's own wait named as theirs.
+        self.fields["status"].choices = [("", "All statuses")] + [
+            (value, "Waiting for you" if value == Status.WAITING_FOR_REP else label) for value, label in Status.choices
+        ]
+        self.fields["policy"].queryset = Policy.objects.order_by("name")
+        self.fields["q"].widget.attrs.update(
+            {"class": "form-control", "type": "search", "placeholder": "EX-2026-… or a name"}
+        )
+        for name in ("status", "policy"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        for name in ("filed_from", "filed_to"):
+            self.fields[name].widget.attrs["class"] = "form-control"

@@ -7,6 +7,7 @@ here.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -289,3 +290,45 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delegate} stands in for {self.approver} {self.starts_on:%d %b}–{self.ends_on:%d %b %Y}"
+
+
+def _attachment_storage():
+    from requests.attachments import AttachmentStorage
+
+    return AttachmentStorage()
+
+
+def attachment_upload_path(instance: Attachment, filename: str) -> str:
+    # Never the uploader's name: a random name in the request's folder, with the extension of the checked type.
+    return f"requests/{instance.request_id}/{uuid.uuid4().hex}.{filename.rpartition('.')[2]}"
+
+
+class Attachment(models.Model):
+    """Evidence on a request (a bank confirmation, a photo of the damage, an outage notice).
+
+    The type was checked from the content (attachments.py); ``name`` is the sanitised name shown and offered
+    as the download's name. Served only through the portal's view, which applies the request's visibility.
+    """
+
+    request = models.ForeignKey(ExceptionRequest, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_upload_path, storage=_attachment_storage, max_length=200)
+    thumbnail = models.FileField(
+        upload_to=attachment_upload_path, storage=_attachment_storage, max_length=200, blank=True
+    )
+    name = models.CharField(max_length=120)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -16,7 +17,16 @@ from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.authority import Standing, approver_standing, authority_phrase, decision_authority, user_name
-from requests.models import Customer, ExceptionRequest, Notification, Status, tier_label
+from requests.models import (
+    DECIDED_STATUSES,
+    OPEN_STATUSES,
+    Attachment,
+    Customer,
+    ExceptionRequest,
+    Notification,
+    Status,
+    tier_label,
+)
 from requests.references import customer_ref_key
 
 
@@ -160,13 +170,45 @@ def queue_for(*, user: AbstractBaseUser, standing: Standing | None = None) -> Qu
     )
 
 
-def my_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
-    return ExceptionRequest.objects.filter(rep=user).select_related("customer", "policy").order_by("-filed_at", "-pk")
+def my_requests(
+    *,
+    user: AbstractBaseUser,
+    status: str = "",
+    policy: Policy | None = None,
+    filed_from: date | None = None,
+    filed_to: date | None = None,
+    q: str = "",
+) -> QuerySet[ExceptionRequest]:
+    """The rep's own requests, those waiting for their answer first, then the newest."""
+    rows = ExceptionRequest.objects.filter(rep=user)
+    if status:
+        rows = rows.filter(status=status)
+    if policy is not None:
+        rows = rows.filter(policy=policy)
+    if filed_from is not None:
+        rows = rows.filter(filed_at__gte=_day_start(filed_from))
+    if filed_to is not None:
+        rows = rows.filter(filed_at__lt=_day_start(filed_to + timedelta(days=1)))
+    q = q.strip()
+    if q:
+        rows = rows.filter(
+            Q(reference__icontains=q) | Q(customer__external_ref__icontains=q) | Q(customer__name__icontains=q)
+        )
+    waiting_first = Case(When(status=Status.WAITING_FOR_REP, then=Value(0)), default=Value(1))
+    return rows.select_related("customer", "policy").order_by(waiting_first, "-filed_at", "-pk")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:
     """The customer's exceptions under every policy: the "frequent asker" view of one customer."""
-    rows = ExceptionRequest.objects.filter(customer_id=customer_id).select_related("policy").order_by("-filed_at")
+    rows = (
+        ExceptionRequest.objects.filter(customer_id=customer_id)
+        .select_related("policy", "decided_by")
+        .order_by("-filed_at", "-pk")
+    )
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
     return rows
@@ -369,3 +411,89 @@ def queue_filtered(
     if overdue:
         rows = rows.filter(open_due_at__lte=now)
     return rows
+
+
+# Evidence may be added while the request is being decided, and by the filing rep also once it is decided (the
+# bank confirmation often arrives after the grant). Listed, not excluded: a status added later (a withdrawn
+# request) accepts nothing until it is named here.
+REP_ATTACH_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP, *DECIDED_STATUSES)
+# Removing is possible only before the decision: what a decision was made on stays.
+REMOVABLE_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP)
+
+
+def is_assigned_approver(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    """The user (or whom they stand in for) approves at the request's current level, and did not file it."""
+    if (
+        not exception_request.is_open
+        or exception_request.rep_id == user.pk
+        or not user.has_perm("requests.decide_exceptionrequest")
+    ):
+        return False
+    identity = approver_identity(user=user)
+    return (
+        _approver_rows(identity)
+        .filter(policy_id=exception_request.policy_id, level=exception_request.approval_level)
+        .exists()
+    )
+
+
+def may_attach(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    if exception_request.rep_id == user.pk:
+        return exception_request.status in REP_ATTACH_STATUSES
+    return is_assigned_approver(user=user, exception_request=exception_request)
+
+
+def may_remove_attachment(
+    *, user: AbstractBaseUser, attachment: Attachment, exception_request: ExceptionRequest
+) -> bool:
+    return attachment.uploaded_by_id == user.pk and exception_request.status in REMOVABLE_STATUSES
+
+
+def get_attachment_for_user(*, user: AbstractBaseUser, request_pk: int, pk: int) -> Attachment:
+    """An attachment of a request the user may see: 404 otherwise, as for the request itself."""
+    exception_request = get_request_for_user(user=user, pk=request_pk)
+    return get_object_or_404(Attachment.objects.select_related("uploaded_by"), request=exception_request, pk=pk)
+
+
+def attachment_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """Attachments added and removed, as entries of the request's history."""
+    rows = Attachment.history.filter(request_id=exception_request.pk).select_related("history_user")
+    entries = []
+    for row in rows:
+        who = "—"
+        if row.history_user is not None:
+            who = row.history_user.get_full_name() or row.history_user.get_username()
+        verb = {"+": "Attached", "-": "Removed attachment", "~": "Changed attachment"}[row.history_type]
+        size = f"{row.size / 1024:.0f} KB" if row.size < 1024 * 1024 else f"{row.size / 1024 / 1024:.1f} MB"
+        entries.append(HistoryEntry(row.history_date, who, f"{verb} “{row.name}” ({size})", verb, []))
+    return entries
+
+
+def request_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """The request's own history and its attachments', newest first."""
+    entries = history_entries(obj=exception_request) + attachment_history_entries(exception_request=exception_request)
+    return sorted(entries, key=lambda entry: entry.when, reverse=True)
+
+
+def may_view_customer(*, user: AbstractBaseUser, customer_id: int) -> bool:
+    """Reps see the customers they filed for; approvers and policy admins every customer.
+
+    Approvers decide for any customer and already see the frequent askers in the analysis; a rep needs the
+    story of the customers they serve, not a directory of every customer.
+    """
+    if is_policy_admin(user) or user.has_perm("requests.decide_exceptionrequest"):
+        return True
+    return ExceptionRequest.objects.filter(customer_id=customer_id, rep=user).exists()
+
+
+def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
+    """The one place that decides whether a user may see a customer's page: 404 otherwise."""
+    customer = get_object_or_404(Customer, pk=pk)
+    if not may_view_customer(user=user, customer_id=customer.pk):
+        raise Http404("No such customer.")
+    return customer
+
+
+def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
+    """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
+    return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))

@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -23,12 +25,13 @@ from django.utils import timezone
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import calendar_spec, policies_with_rules
+from requests import attachments, sla
 from requests import messages as customer_messages
-from requests import sla
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
 from requests.models import (
     OPEN_STATUSES,
     WITHDRAWABLE_STATUSES,
+    Attachment,
     Customer,
     Delegation,
     ExceptionRequest,
@@ -36,7 +39,7 @@ from requests.models import (
     Status,
 )
 from requests.references import customer_ref_key, names_differ
-from requests.selectors import customer_for_reference, routing_decision_for
+from requests.selectors import customer_for_reference, may_attach, may_remove_attachment, routing_decision_for
 
 
 class ExceptionRequestError(Exception):
@@ -212,9 +215,8 @@ def exception_request_file(
             request.remind_at = sla.reminder_at(
                 start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
             )
-            reasons.append(
-                f"Due by {timezone.localtime(request.due_at):%a %d %b %Y, %H:%M} ({policy.sla_minutes} minute SLA)."
-            )
+            # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
+            reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
             request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
         request.routing_reasons = reasons
         request._history_user = rep
@@ -689,3 +691,80 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         else:
             delegation.ends_on = today - timedelta(days=1)
             delegation.save()
+
+
+def attachment_add(
+    *, request_id: int, user: AbstractBaseUser, upload: UploadedFile, now: datetime | None = None
+) -> Attachment:
+    """Attach a file to a request: by its rep, or an approver it is assigned to.
+
+    The type is checked from the content (attachments.check), the name sanitised, the file stored under a
+    random name through the ``attachments`` storage. Refusals raise ExceptionRequestError and store nothing.
+    """
+    now = now or timezone.now()
+    try:
+        attachments.check_size(name=upload.name or "", size=upload.size or 0)
+        upload.seek(0)
+        content = upload.read()
+        kind = attachments.check(name=upload.name or "", content=content)
+    except attachments.AttachmentRefused as refused:
+        raise ExceptionRequestError(str(refused)) from refused
+    name = attachments.sanitise_name(upload.name or "", kind)
+    thumbnail = attachments.thumbnail(content) if kind.is_image else None
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            request = ExceptionRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
+            if request is None:
+                raise ExceptionRequestError("That request does not exist.")
+            if not may_attach(user=user, exception_request=request):
+                if request.rep_id != user.pk:
+                    raise ExceptionRequestError(
+                        f"Only the rep who filed {request.reference} and the approvers it waits for attach files."
+                    )
+                raise ExceptionRequestError(
+                    f"{request.reference} is {request.get_status_display().lower()}: you cannot attach files to it."
+                )
+            if request.attachments.count() >= settings.ATTACHMENT_MAX_COUNT:
+                raise ExceptionRequestError(
+                    f"{request.reference} already has {settings.ATTACHMENT_MAX_COUNT} attachments, the most allowed."
+                )
+            attachment = Attachment(
+                request=request, name=name, content_type=kind.content_type, size=len(content), uploaded_by=user
+            )
+            attachment.uploaded_at = now
+            attachment.file.save(f"upload.{kind.extension}", ContentFile(content), save=False)
+            stored.append(attachment.file.name)
+            if thumbnail is not None:
+                attachment.thumbnail.save("thumbnail.png", ContentFile(thumbnail), save=False)
+                stored.append(attachment.thumbnail.name)
+            attachment._history_user = user
+            attachment._history_date = now
+            attachment.save()
+    except BaseException:
+        # The transaction rolled back; the stored bytes must go with it.
+        for path in stored:
+            attachments.storage().delete(path)
+        raise
+    return attachment
+
+
+def attachment_remove(*, attachment_id: int, user: AbstractBaseUser) -> str:
+    """Remove an attachment its uploader added, while the request is undecided. Returns the file's name."""
+    with transaction.atomic():
+        attachment = Attachment.objects.select_related("request").filter(pk=attachment_id).first()
+        if attachment is None:
+            raise ExceptionRequestError("That attachment does not exist.")
+        request = ExceptionRequest.objects.select_for_update(of=("self",)).get(pk=attachment.request_id)
+        if not may_remove_attachment(user=user, attachment=attachment, exception_request=request):
+            if attachment.uploaded_by_id != user.pk:
+                raise ExceptionRequestError("Only whoever attached a file removes it.")
+            raise ExceptionRequestError(
+                f"{request.reference} is {request.get_status_display().lower()}: its attachments stay as they were."
+            )
+        paths = [attachment.file.name, attachment.thumbnail.name]
+        name = attachment.name
+        attachment._history_user = user
+        attachment.delete()
+        transaction.on_commit(lambda: [attachments.storage().delete(path) for path in paths if path])
+    return name

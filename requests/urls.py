@@ -13,6 +13,7 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("out-of-office/", views.delegation, name="delegation"),
+    path("customers/<int:pk>/", views.customer_detail, name="customer"),
     path("<int:pk>/", views.request_detail, name="detail"),
     path("<int:pk>/message/", views.request_message, name="message"),
     path("<int:pk>/decide/", views.request_decide, name="decide"),
@@ -20,4 +21,13 @@ urlpatterns = [
     path("<int:pk>/ask/", views.request_ask, name="ask"),
     path("<int:pk>/answer/", views.request_answer, name="answer"),
     path("<int:pk>/withdraw/", views.request_withdraw, name="withdraw"),
+    path("<int:pk>/attachments/", views.attachment_add, name="attach"),
+    path("<int:pk>/attachments/<int:attachment_pk>/", views.attachment_download, name="attachment"),
+    path(
+        "<int:pk>/attachments/<int:attachment_pk>/thumbnail/",
+        views.attachment_download,
+        {"thumbnail": True},
+        name="attachment_thumbnail",
+    ),
+    path("<int:pk>/attachments/<int:attachment_pk>/remove/", views.attachment_remove, name="attachment_remove"),
 ]

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from policies import roles
+from policies import analysis, roles
+from policies.routing import money
 from policies.selectors import policies_with_rules
 from requests import selectors, services, sla
 from requests.authority import approver_standing, authority_for_request, portal_today
@@ -23,11 +28,12 @@ from requests.forms import (
     DecisionForm,
     DelegationForm,
     ExceptionRequestForm,
+    MyRequestsFilterForm,
     PreviewForm,
     QueueFilterForm,
     WithdrawForm,
 )
-from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest, Notification
+from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest, Notification, Status
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
@@ -72,7 +78,44 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
                 )
             return redirect("requests:detail", pk=filed.pk)
-    return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+    policies = _policy_help()
+    context = {"form": form, "active_nav": "new", "policies": policies, "tier_caps": _tier_caps(policies)}
+    if form.errors:
+        context["error_summary"] = _error_summary(form)
+    return render(request, "requests/new.html", context)
+
+
+def _tier_caps(policies: list) -> dict[str, list[dict]]:
+    """Each policy's tiers as the form's script shows them beside the amount and the days."""
+    return {
+        str(policy.pk): [
+            {
+                "label": str(tier),
+                "cap": money(tier.money_cap),
+                "capValue": str(tier.money_cap),
+                "days": tier.max_business_days,
+            }
+            for tier in sorted(policy.tiers.all(), key=lambda t: (t.level, t.kind))
+        ]
+        for policy in policies
+    }
+
+
+def _error_summary(form) -> list[dict]:
+    """The form's errors, each with the field it is about (for the summary's links), the form's own last."""
+    summary = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        for error in errors:
+            if field is None:
+                summary.append({"id": "", "label": "", "error": error})
+            else:
+                # A radio group has no id of its own: the link goes to its first option.
+                target = form[name].id_for_label or f"{form[name].auto_id}_0"
+                summary.append(
+                    {"id": target, "label": field.label or name.replace("_", " ").capitalize(), "error": error}
+                )
+    return sorted(summary, key=lambda row: row["id"] == "")
 
 
 def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[ExceptionRequest, bool]:
@@ -122,31 +165,46 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         else:
             context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
     else:
-        needed = [
-            form.fields[name].label or name
-            for name in ("policy", "sentiment", "amount", "business_days")
-            if name in form.errors
-        ]
-        context["missing"] = needed
+        context["missing"], context["wrong"] = form.routing_problems()
     return render(request, "requests/_preview.html", context)
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.my_requests(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "requests/mine.html", {"page": page, "active_nav": "mine", "now": timezone.now()})
+    filters = MyRequestsFilterForm(request.GET or None)
+    criteria = {name: value for name, value in filters.cleaned_data.items() if value} if filters.is_valid() else {}
+    rows = selectors.my_requests(user=request.user, **criteria)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "filtered": bool(criteria),
+        "query": query.urlencode(),
+        "waiting": selectors.my_requests(user=request.user, status=Status.WAITING_FOR_REP).count(),
+        "waiting_status": Status.WAITING_FOR_REP,
+        "active_nav": "mine",
+        "now": timezone.now(),
+    }
+    return render(request, "requests/mine.html", context)
 
 
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    earlier = selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)
     context = {
         "req": exception_request,
-        "earlier": selectors.customer_exceptions(
-            customer_id=exception_request.customer_id, exclude_pk=exception_request.pk
-        )[:50],
-        "history": selectors.history_entries(obj=exception_request),
+        "earlier": earlier[:50],
+        "openable": selectors.openable_request_ids(user=request.user, rows=earlier),
+        "history": selectors.request_history_entries(exception_request=exception_request),
+        "attachments": list(exception_request.attachments.select_related("uploaded_by")),
+        "may_attach": selectors.may_attach(user=request.user, exception_request=exception_request),
+        "attachments_removable": exception_request.status in selectors.REMOVABLE_STATUSES,
+        "attachment_max_mb": settings.ATTACHMENT_MAX_MB,
+        "attachment_max_count": settings.ATTACHMENT_MAX_COUNT,
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
         "can_withdraw": exception_request.rep_id == request.user.pk
@@ -353,3 +411,94 @@ def delegation(request: HttpRequest) -> HttpResponse:
         "active_nav": "queue",
     }
     return render(request, "requests/delegation.html", context)
+
+
+@require_POST
+def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    uploads = request.FILES.getlist("file")
+    if not uploads:
+        messages.error(request, "Choose a file to attach.")
+        return redirect("requests:detail", pk=pk)
+    for upload in uploads:
+        try:
+            attachment = services.attachment_add(request_id=pk, user=request.user, upload=upload)
+        except services.ExceptionRequestError as error:
+            messages.error(request, f"Not attached: {error}")
+        else:
+            messages.success(request, f"Attached “{attachment.name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_POST
+def attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+    selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    try:
+        name = services.attachment_remove(attachment_id=attachment_pk, user=request.user)
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Removed “{name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_GET
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int, thumbnail: bool = False) -> HttpResponse:
+    """The file itself, only to who may see the request, always as a download of the checked type."""
+    attachment = selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    stored = attachment.thumbnail if thumbnail else attachment.file
+    if not stored:
+        raise Http404("No thumbnail for this attachment.")
+    try:
+        handle = stored.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The stored file is missing.") from missing
+    name = attachment.name.rpartition(".")[0] + "-thumbnail.png" if thumbnail else attachment.name
+    response = FileResponse(
+        handle, as_attachment=True, filename=name, content_type="image/png" if thumbnail else attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A customer's whole story: every exception request under every policy, and how often they ask."""
+    customer = selectors.get_customer_for_user(user=request.user, pk=pk)
+    rows = selectors.customer_exceptions(customer_id=customer.pk)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    counts = {
+        days: analysis.customer_requests_filed(customer.pk, analysis.Period(today - timedelta(days=days - 1), today))
+        for days in (90, 365)
+    }
+    context = {
+        "customer": customer,
+        "page": page,
+        "openable": selectors.openable_request_ids(user=request.user, rows=rows),
+        "counts": counts,
+        "frequent": analysis.is_frequent_asker(counts[90]),
+        "frequent_min": analysis.FREQUENT_ASKER_MIN_REQUESTS,
+        "now": timezone.now(),
+    }
+    return render(request, "requests/customer.html", context)
+
+
+class PortalLogoutView(auth_views.LogoutView):
+    """Log out on POST (the navigation's button) and say so; a GET (a bookmarked or typed link) asks first."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            messages.success(request, "You have logged out. Close the browser on a shared computer.")
+        return response

@@ -38,7 +38,7 @@ def test_rep_without_right_gets_pending_due_within_the_sla(rep, policy):
     assert filed.approval_level == 1
     assert filed.due_at == NOW + timedelta(minutes=120)
     assert filed.remind_at == NOW + timedelta(minutes=90)
-    assert filed.routing_reasons[-1].startswith("Due by ")
+    assert filed.routing_reasons[-1] == {"due_by": filed.due_at.isoformat(), "sla_minutes": policy.sla_minutes}
 
 
 def test_rep_with_right_grants_tier_2(rep_with_right, policy):

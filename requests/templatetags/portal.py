@@ -69,3 +69,13 @@ def get_item(mapping: dict, key: str):
 @register.filter
 def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, "text-bg-secondary")
+
+
+@register.filter
+def routing_reason(reason: str | dict) -> str:
+    """A line of the routing explanation. The deadline is stored as facts and read in the reader's time zone,
+    with the zone named; older rows hold the sentence as it was written."""
+    if isinstance(reason, dict) and "due_by" in reason:
+        due = timezone.localtime(datetime.fromisoformat(reason["due_by"]))
+        return f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} ({reason.get('sla_minutes')} minute SLA)."
+    return str(reason)
