@@ -266,3 +266,7 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delegate} stands in for {self.approver} {self.starts_on:%d %b}–{self.ends_on:%d %b %Y}"
+
+
+# The REST API's and the webhooks' models live in their own module (keeps this one about requests).
+from requests.api_models import ApiToken, IdempotencyKey, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401
