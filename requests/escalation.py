@@ -38,7 +38,7 @@ from exceptions_portal.bulk import insert_from_select, insert_history
 from policies import roles
 from policies.models import ApproverLevel, Policy
 from policies.selectors import calendar_spec, policies_with_rules
-from requests import sla
+from requests import sla, webhooks
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
 from requests.services import chunked, system_user
 
@@ -379,6 +379,8 @@ def escalate_batch(
             escalation={"breached_at": F("due_at"), "created_at": created_at},
         )
         notices.write(rep_request_ids=escalated)
+        webhooks.emit_many("escalated", escalated)
+        webhooks.emit_many("alerted", alerted)
         _queue_emails(request_ids=[row.pk for row in breached], created_at=created_at)
         return len(breached)
 

@@ -223,6 +223,7 @@ class Notification(models.Model):
         ESCALATED = "escalated", "Escalated"
         ALERT = "alert", "SLA breached at top level"
         REVIEW_FLAG = "review_flag", "Policy flagged for review"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook disabled"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     request = models.ForeignKey(

@@ -23,7 +23,7 @@ from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import approver_authority, calendar_spec, policies_with_rules
 from requests import messages as customer_messages
-from requests import sla
+from requests import sla, webhooks
 from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
 from requests.selectors import approver_identity, routing_decision_for
 
@@ -157,6 +157,7 @@ def exception_request_file(
         request.reference = reference
         if request.status == Status.GRANTED:
             _check_review_on_commit(policy.pk)
+        webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 
 
@@ -431,6 +432,7 @@ def exception_request_decide(
         request.save()
         if approve:
             _check_review_on_commit(request.policy_id)
+        webhooks.emit(("decided", "granted") if approve else ("decided",), request)
         notify(
             user=request.rep,
             request=request,
