@@ -54,8 +54,11 @@ class FormBackedSerializer(serializers.Serializer):
 class FilingSerializer(FormBackedSerializer):
     form_class = ExceptionRequestForm
 
-    customer_ref = serializers.CharField(
-        max_length=_FILING["customer_ref"].max_length, help_text=str(_FILING["customer_ref"].help_text)
+    customer_ref = serializers.RegexField(
+        _FILING["customer_ref"].validators[0].regex,
+        max_length=_FILING["customer_ref"].max_length,
+        help_text=str(_FILING["customer_ref"].help_text),
+        error_messages={"invalid": _FILING["customer_ref"].validators[0].message},
     )
     customer_name = _text("customer_name", required=False)
     policy = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The policy's id (see /policies/).")
@@ -326,12 +329,14 @@ class RequestDetailSerializer(RequestSummarySerializer):
     def get_decision(self, obj: ExceptionRequest) -> DecisionOutSerializer(allow_null=True):
         if obj.status not in (Status.APPROVED, Status.DENIED):
             return None
-        return {
-            "note": obj.decision_note,
-            "alternative": obj.decision_alternative,
-            "on_behalf_of": _person(obj.decided_on_behalf_of) if obj.decided_on_behalf_of_id else None,
-            "approver_authority": obj.approver_authority,
-        }
+        return DecisionOutSerializer(
+            {
+                "note": obj.decision_note,
+                "alternative": obj.decision_alternative,
+                "on_behalf_of": _person(obj.decided_on_behalf_of) if obj.decided_on_behalf_of_id else None,
+                "approver_authority": obj.approver_authority,
+            }
+        ).data
 
     def get_escalations(self, obj: ExceptionRequest) -> EscalationOutSerializer(many=True):
         return EscalationOutSerializer(obj.escalations.order_by("from_level"), many=True).data
@@ -341,11 +346,13 @@ class RequestDetailSerializer(RequestSummarySerializer):
 
     def get_you(self, obj: ExceptionRequest) -> CallerActionsSerializer:
         actions = self.context["actions"]
-        return {
-            "can_act": actions["can_act"],
-            "authority": actions["authority"],
-            "is_filing_rep": obj.rep_id == self.context["request"].user.pk,
-        }
+        return CallerActionsSerializer(
+            {
+                "can_act": actions["can_act"],
+                "authority": actions["authority"],
+                "is_filing_rep": obj.rep_id == self.context["request"].user.pk,
+            }
+        ).data
 
 
 class ControlOutSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ answer for themselves instead (401 problem+json), so they are marked ``login_not
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from requests.api import schema, views
@@ -42,4 +42,5 @@ urlpatterns = [
     path("schema/", _open(SpectacularAPIView.as_view()), name="schema"),
     path("docs/", _open(SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
     path("redoc/", _open(SpectacularRedocView.as_view(url_name="api:schema")), name="redoc"),
+    re_path(r"^.*$", _open(views.NotFound.as_view()), name="not_found"),
 ]

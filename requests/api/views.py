@@ -22,6 +22,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from policies import roles
 from policies.models import Policy
@@ -31,7 +32,6 @@ from requests import selectors, services
 from requests.api import serializers as api
 from requests.api.problems import PROBLEM_CONTENT_TYPE
 from requests.api_models import IdempotencyKey
-from requests.forms import QueueFilterForm
 from requests.models import Notification, Status
 
 # Permissions: the portal's roles, from one module.
@@ -73,6 +73,21 @@ def problems(*codes: int) -> dict:
         (code, PROBLEM_CONTENT_TYPE): OpenApiResponse(api.ProblemSerializer, description=descriptions[code])
         for code in (401, 429, *codes)
     }
+
+
+class NotFound(APIView):
+    """Any other URL under /api/ (a path id that is not a number, a typo): a problem+json 404, not the
+    portal's HTML page."""
+
+    schema = None
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    def _not_found(self, request: Request, *args, **kwargs) -> Response:
+        raise Http404
+
+    get = post = put = patch = delete = head = _not_found
 
 
 # Pagination
@@ -266,7 +281,7 @@ class RequestListCreate(GenericAPIView):
         responses={200: api.RequestSummarySerializer(many=True), **problems(400, 404)},
     )
     def get(self, request: Request) -> Response:
-        filters = RequestFilters(data=request.query_params)
+        filters = RequestFilters(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         wanted = filters.validated_data
         rows = selectors.visible_requests(user=request.user).select_related(
@@ -467,10 +482,12 @@ class RequestAnswer(_RequestAction):
 
 
 class QueueFilters(serializers.Serializer):
+    """The portal queue's filters (forms.QueueFilterForm), with ids instead of choices."""
+
     policy = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     problem_type = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     tier = serializers.ChoiceField(choices=[0, 1, 2, 3], required=False, help_text="0: beyond all tiers.")
-    level = serializers.IntegerField(required=False, min_value=1, max_value=5)
+    level = serializers.IntegerField(required=False, min_value=1, max_value=9)
     overdue = serializers.BooleanField(required=False, default=False)
 
 
@@ -486,18 +503,19 @@ class Queue(GenericAPIView):
         responses={200: api.RequestSummarySerializer(many=True), **problems(400, 403, 404)},
     )
     def get(self, request: Request) -> Response:
-        # The portal's queue filter form, so that the filters mean the same in both.
-        form = QueueFilterForm(
-            {key: request.query_params.get(key) for key in QueueFilterForm.base_fields if key in request.query_params}
+        filters = QueueFilters(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        # The portal queue's selectors, so that the filters mean the same in both.
+        rows = selectors.queue_filtered(
+            selectors.queue_for(user=request.user), **filters.validated_data, now=timezone.now()
         )
-        if not form.is_valid():
-            raise serializers.ValidationError(
-                {field: [str(e) for e in errors] for field, errors in form.errors.items()}
-            )
-        rows = selectors.queue_filtered(selectors.queue_for(user=request.user), **form.cleaned_data, now=timezone.now())
         rows = rows.select_related("decided_by")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(api.RequestSummarySerializer(page, many=True).data)
+
+
+class NotificationFilters(serializers.Serializer):
+    unread = serializers.BooleanField(required=False, default=False, help_text="Only unread ones.")
 
 
 class Notifications(GenericAPIView):
@@ -508,12 +526,14 @@ class Notifications(GenericAPIView):
     @extend_schema(
         operation_id="notifications_list",
         summary="Your notifications, newest first",
-        parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, required=False, description="Only unread ones.")],
-        responses={200: api.NotificationOutSerializer(many=True), **problems(404)},
+        parameters=[NotificationFilters],
+        responses={200: api.NotificationOutSerializer(many=True), **problems(400, 404)},
     )
     def get(self, request: Request) -> Response:
+        filters = NotificationFilters(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
         rows = Notification.objects.filter(user=request.user)
-        if request.query_params.get("unread", "").lower() in ("1", "true", "yes"):
+        if filters.validated_data["unread"]:
             rows = rows.filter(read_at__isnull=True)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(api.NotificationOutSerializer(page, many=True).data)
