@@ -303,3 +303,11 @@ def test_list_is_scoped_filtered_and_cursor_paginated(rep, rep_with_right, polic
     seen = [r["customer_ref"] for r in page["results"] + rest["results"]]
     assert sorted(seen) == ["C-0", "C-1", "C-2"]
     assert client.get("/api/v1/requests/?customer_ref=c-1").json()["results"][0]["customer_ref"] == "C-1"
+
+
+def test_docs_page_has_no_inline_script_or_style_and_no_cdn(client, db):
+    page = client.get("/api/docs/").content.decode()
+    assert "<script>" not in page and "<style" not in page and "style=" not in page
+    assert "https://" not in page  # everything from static/
+    assert '<script src="/api/docs/?script=' in page
+    assert client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["openapi"] == "3.1.0"

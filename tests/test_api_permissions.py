@@ -60,7 +60,6 @@ TABLE = [
     # The schema and its docs are public documentation.
     ("schema",              "get",  None,      None,                     (200, 200, 200, 200, 200, 200)),
     ("docs",                "get",  None,      None,                     (200, 200, 200, 200, 200, 200)),
-    ("redoc",               "get",  None,      None,                     (200, 200, 200, 200, 200, 200)),
 ]
 # fmt: on
 NOT_ROUTES = {"not_found"}  # the catch-all 404 (tested below)
