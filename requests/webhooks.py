@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=5)
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_MAX_SECONDS = 6 * 3600
-ENQUEUE_CHUNK = 100
+# Deliveries per task: at WEBHOOK_TIMEOUT_SECONDS (10 s) each, a chunk stays inside the task's time limit.
+ENQUEUE_CHUNK = 20
 USER_AGENT = "exceptions-portal-webhooks/1"
 
 EVENT_TYPES = {
