@@ -262,3 +262,41 @@ def test_a_redirect_is_not_followed(rep, policy, endpoint, receiver, settings, r
 def test_backoff_doubles_and_is_capped():
     assert [webhooks.backoff_seconds(n) for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
     assert webhooks.backoff_seconds(30) == webhooks.BACKOFF_MAX_SECONDS
+
+
+def test_the_retry_sweep_picks_up_due_and_lost_deliveries_only(endpoint, rep, policy):
+    from django.utils import timezone
+
+    now = timezone.now()
+    base = {"endpoint": endpoint, "event": "filed", "payload": {}}
+    due = WebhookDelivery.objects.create(webhook_id="msg_due", next_attempt_at=now - timedelta(seconds=1), **base)
+    later = WebhookDelivery.objects.create(webhook_id="msg_later", next_attempt_at=now + timedelta(minutes=5), **base)
+    in_flight = WebhookDelivery.objects.create(
+        webhook_id="msg_in_flight", next_attempt_at=now - timedelta(seconds=1), claimed_at=now, **base
+    )
+    lost = WebhookDelivery.objects.create(webhook_id="msg_lost", **base)
+    WebhookDelivery.objects.filter(pk=lost.pk).update(created_at=now - timedelta(minutes=3))
+    done = WebhookDelivery.objects.create(webhook_id="msg_done", status="delivered", **base)
+    assert webhooks.webhook_deliveries_due(now=now) == [due.pk, lost.pk]
+    assert {later.pk, in_flight.pk, done.pk}.isdisjoint(webhooks.webhook_deliveries_due(now=now))
+
+
+def test_policy_admins_register_endpoints_in_admin_and_private_urls_are_refused(client, admin_user, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    client.force_login(admin_user)
+    assert client.get("/admin/requests/webhookendpoint/add/").status_code == 200
+    response = client.post(
+        "/admin/requests/webhookendpoint/add/",
+        {
+            "name": "Intranet",
+            "url": "http://10.0.0.5/hook",
+            "format": "standard",
+            "events": ["filed"],
+            "active": "on",
+            "secret": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0",
+        },
+    )
+    assert response.status_code == 200
+    assert "an address inside the network" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+    assert client.get("/admin/requests/webhookdelivery/").status_code == 200
