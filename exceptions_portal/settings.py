@@ -69,6 +69,9 @@ INSTALLED_APPS = [
     "simple_history",
     "crispy_forms",
     "crispy_bootstrap5",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "policies",
     "requests",
 ]
@@ -256,6 +259,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 3600},
     },
+    "retry-webhooks": {
+        "task": "requests.tasks.retry_webhook_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "weekly-digest": {
         "task": "policies.tasks.weekly_digest",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
@@ -266,6 +274,53 @@ CELERY_BEAT_SCHEDULE = {
 # The user the scheduled jobs act as in the audit trail.
 SYSTEM_USERNAME = env.str("SYSTEM_USERNAME", default="system")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+# The REST API (requests/api/) and its OpenAPI schema.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token class first: an anonymous call gets 401 with WWW-Authenticate, not 403.
+        "requests.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["requests.api.throttling.PerTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": API_THROTTLE_RATE},
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "requests.api.problems.problem_exception_handler",
+    # OPTIONS answers 405 like any undocumented method (the schema documents the API).
+    "DEFAULT_METADATA_CLASS": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Policy-exceptions portal API",
+    "DESCRIPTION": (
+        "File, preview, decide and follow policy exceptions from a helpdesk. Authenticate with "
+        "`Authorization: Bearer <token>` (tokens are created on the portal's API tokens page). "
+        "Errors are RFC 9457 problem+json documents with the portal's own messages."
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "requests.api.schema.add_links"],
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Webhooks (requests/webhooks.py).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Receivers on private, loopback or link-local addresses are refused (SSRF) unless this is on.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 
 LOGGING = {
     "version": 1,

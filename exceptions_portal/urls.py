@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from requests import views as request_views
+from requests.api import tokens as api_tokens
 
 urlpatterns = [
     path("", request_views.home, name="home"),
@@ -11,4 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("requests/", include("requests.urls")),
     path("policies/", include("policies.urls")),
+    path("api/", include("requests.api.urls")),
+    path("account/api-tokens/", api_tokens.api_tokens, name="api_tokens"),
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
@@ -85,12 +83,3 @@ def calendar_spec(policy: Policy) -> Calendar | None:
 def rep_has_tier2_right(*, user: AbstractBaseUser, policy: Policy) -> bool:
     """The right is held directly or through one of the user's groups."""
     return RepRight.objects.filter(Q(user=user) | Q(group__in=user.groups.all()), policy=policy).exists()
-
-
-def approver_authority(*, user_ids: list[int], group_ids: list[int], policy_id: int, level: int) -> Decimal | None:
-    """The largest money authority any of these users or groups holds at this level of this policy."""
-    rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level).filter(
-        Q(user_id__in=user_ids) | Q(group_id__in=group_ids)
-    )
-    authorities = [row.money_authority for row in rows]
-    return max(authorities) if authorities else None

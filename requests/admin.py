@@ -43,3 +43,6 @@ class CustomerAdmin(ReadOnlyAdmin):
 class DelegationAdmin(ReadOnlyAdmin):
     list_display = ["approver", "delegate", "starts_on", "ends_on"]
     list_select_related = ["approver", "delegate"]
+
+
+from requests import webhook_admin  # noqa: E402, F401  (registers the webhook admin)

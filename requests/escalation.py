@@ -39,7 +39,7 @@ from policies import roles
 from policies.models import ApproverLevel, Policy
 from policies.routing import approval_level_for
 from policies.selectors import calendar_spec, policies_with_rules, policy_spec
-from requests import sla
+from requests import sla, webhooks
 from requests.authority import portal_today
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
 from requests.services import chunked, system_user
@@ -395,6 +395,8 @@ def escalate_batch(
             escalation={"breached_at": F("due_at"), "created_at": created_at},
         )
         notices.write(rep_request_ids=escalated)
+        webhooks.emit_many("escalated", escalated)
+        webhooks.emit_many("alerted", alerted)
         _queue_emails(request_ids=[row.pk for row in breached], created_at=created_at)
         return len(breached)
 

@@ -8,12 +8,14 @@ here.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from policies.models import MAX_MONEY, Sentiment, TierKind
@@ -55,6 +57,15 @@ def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
     if kind:
         return f"Tier {level} ({TierKind(kind).label.split(' ')[0].lower()})"
     return f"Tier {level}"
+
+
+def routing_reason_text(reason: str | dict) -> str:
+    """A line of the routing explanation. The deadline is stored as facts and read in the reader's time zone
+    (the active one), with the zone named; older rows hold the sentence as it was written."""
+    if isinstance(reason, dict) and "due_by" in reason:
+        due = timezone.localtime(datetime.fromisoformat(reason["due_by"]))
+        return f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} ({reason.get('sla_minutes')} minute SLA)."
+    return str(reason)
 
 
 class Customer(models.Model):
@@ -247,6 +258,7 @@ class Notification(models.Model):
         ALERT = "alert", "SLA breached at top level"
         REVIEW_FLAG = "review_flag", "Policy flagged for review"
         WITHDRAWN = "withdrawn", "Withdrawn by the rep"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook disabled"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     request = models.ForeignKey(
@@ -332,3 +344,7 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+# The REST API's and the webhooks' models live in their own module (keeps this one about requests).
+from requests.api_models import ApiToken, IdempotencyKey, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -25,7 +25,7 @@ from django.utils import timezone
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import calendar_spec, policies_with_rules
-from requests import attachments, sla
+from requests import attachments, sla, webhooks
 from requests import messages as customer_messages
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
 from requests.models import (
@@ -231,6 +231,7 @@ def exception_request_file(
         request.reference = reference
         if request.status == Status.GRANTED:
             _check_review_on_commit(policy.pk)
+        webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 
 
@@ -487,6 +488,7 @@ def exception_request_decide(
         request.save()
         if approve:
             _check_review_on_commit(request.policy_id)
+        webhooks.emit(("decided", "granted") if approve else ("decided",), request)
         notify(
             user=request.rep,
             request=request,
@@ -633,6 +635,7 @@ def exception_request_withdraw(
         request._change_reason = f"Withdrawn by {_user_name(rep)}: {reason}"[:1000]
         request.save()
         _notify_withdrawal(request, rep=rep, reason=reason, also=asked_by)
+        webhooks.emit("withdrawn", request)
     return request
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from policies.analysis import format_duration
 from policies.routing import money as format_money
 from requests import sla
-from requests.models import ExceptionRequest
+from requests.models import ExceptionRequest, routing_reason_text
 
 register = template.Library()
 
@@ -73,9 +73,4 @@ def status_badge(status: str) -> str:
 
 @register.filter
 def routing_reason(reason: str | dict) -> str:
-    """A line of the routing explanation. The deadline is stored as facts and read in the reader's time zone,
-    with the zone named; older rows hold the sentence as it was written."""
-    if isinstance(reason, dict) and "due_by" in reason:
-        due = timezone.localtime(datetime.fromisoformat(reason["due_by"]))
-        return f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} ({reason.get('sla_minutes')} minute SLA)."
-    return str(reason)
+    return routing_reason_text(reason)
