@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 
 class BrowserTimezoneMiddleware:
@@ -30,3 +31,28 @@ class BrowserTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+# Browser features the portal never uses: no page of it (nor a script smuggled into one) may ask for them.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), publickey-credentials-get=(), usb=()"
+)
+
+
+class SecurityHeadersMiddleware:
+    """``Permissions-Policy`` on every response, and ``Cache-Control: private, no-store`` on every
+    response to a logged-in person: their pages hold customer data (names, references, money,
+    free text, CSV exports), which no shared cache and no browser history on disk may keep.
+    Static files never reach this middleware (WhiteNoise answers them before it)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -147,7 +147,20 @@ class ExceptionRequestForm(forms.Form):
 
 
 class PreviewForm(ExceptionRequestForm):
-    """The routing preview works on a half-filled form: only what routing needs is required."""
+    """The routing preview works on a half-filled form: only what routing needs is required.
+
+    ``ROUTING_FIELDS`` are all the preview reads (the customer reference finds earlier
+    exceptions); the page sends only these, so free text never travels with a keystroke."""
+
+    ROUTING_FIELDS = (
+        "customer_ref",
+        "policy",
+        "sentiment",
+        "amount",
+        "business_days",
+        "supplier_exception",
+        "waived_controls",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -68,7 +68,13 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
                 )
             return redirect("requests:detail", pk=filed.pk)
-    return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+    context = {
+        "form": form,
+        "active_nav": "new",
+        "policies": _policy_help(),
+        "preview_fields": PreviewForm.ROUTING_FIELDS,
+    }
+    return render(request, "requests/new.html", context)
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
@@ -81,13 +87,17 @@ def _policy_help() -> list:
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def request_preview(request: HttpRequest) -> HttpResponse:
-    """The routing preview (htmx): what filing would decide with the form as it stands."""
-    if not request.GET.get("policy"):
+    """The routing preview (htmx): what filing would decide with the form as it stands.
+
+    The page POSTs only ``PreviewForm.ROUTING_FIELDS`` (never free text, nor anything in the
+    URL, which access logs and proxies keep); GET is still answered for links and scripts."""
+    data = request.POST if request.method == "POST" else request.GET
+    if not data.get("policy"):
         # The form was just opened (htmx asks on load): the panel explains itself.
         return render(request, "requests/_preview.html", {"blank": True})
-    form = PreviewForm(request.GET)
+    form = PreviewForm(data)
     context: dict = {"ready": False}
     if form.is_valid():
         try:
