@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import Q
 
+from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause
 from requests.services import FilingFacts
@@ -25,7 +26,7 @@ class ControlCheckboxes(forms.CheckboxSelectMultiple):
         return option
 
 
-class PolicyChoiceField(forms.ModelChoiceField):
+class PolicyChoiceField(SafeModelChoiceField):
     def label_from_instance(self, obj: Policy) -> str:
         return f"{obj.name} ({obj.problem_type.name})"
 
@@ -57,7 +58,7 @@ class ExceptionRequestForm(forms.Form):
     )
     business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, initial=0)
     supplier_exception = forms.BooleanField(label="A supplier exception is needed", required=False)
-    waived_controls = forms.ModelMultipleChoiceField(
+    waived_controls = SafeModelMultipleChoiceField(
         label="Controls this request would waive",
         queryset=Control.objects.none(),
         widget=ControlCheckboxes,
@@ -212,8 +213,8 @@ class AnswerForm(forms.Form):
 
 
 class QueueFilterForm(forms.Form):
-    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
-    problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
+    policy = SafeModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    problem_type = SafeModelChoiceField(queryset=None, required=False, empty_label="All problem types")
     tier = forms.TypedChoiceField(
         choices=[("", "All tiers"), (1, "Tier 1"), (2, "Tier 2"), (3, "Tier 3"), (0, "Beyond all tiers")],
         coerce=int,
@@ -237,7 +238,7 @@ class QueueFilterForm(forms.Form):
 
 
 class DelegationForm(forms.Form):
-    delegate = forms.ModelChoiceField(queryset=None, label="Who stands in for you")
+    delegate = SafeModelChoiceField(queryset=None, label="Who stands in for you")
     starts_on = forms.DateField(label="First day", widget=forms.DateInput(attrs={"type": "date"}))
     ends_on = forms.DateField(label="Last day", widget=forms.DateInput(attrs={"type": "date"}))
 

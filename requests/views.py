@@ -107,11 +107,7 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         else:
             context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
     else:
-        needed = [
-            form.fields[name].label or name
-            for name in ("policy", "sentiment", "amount", "business_days")
-            if name in form.errors
-        ]
+        needed = [form.fields[name].label or name for name in PreviewForm.ROUTING_FIELDS if name in form.errors]
         context["missing"] = needed
     return render(request, "requests/_preview.html", context)
 
