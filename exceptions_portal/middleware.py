@@ -58,14 +58,17 @@ class SecurityHeadersMiddleware:
         return response
 
 
-class RejectNulCharactersMiddleware:
-    """A NUL character in the path, a parameter, a form field or a cookie gets a clear 400.
+class RejectBadInputMiddleware:
+    """Two inputs that reach code unable to refuse them get a clear 400 instead of a 500:
 
-    No field of the portal may hold one (Django's form fields refuse it already), and PostgreSQL
-    refuses it in any text it is given, which made ``?status=%00`` on an admin list a 500
-    (DataError) before any form could speak."""
+    - a NUL character in the path, a parameter, a form field or a cookie. No field of the portal
+      may hold one (Django's form fields refuse it already), and PostgreSQL refuses it in any text
+      it is given, which made ``?status=%00`` on an admin list a 500 (DataError);
+    - an empty ``_to_field`` parameter, which Django's admin takes for a field named ""
+      (FieldDoesNotExist on every change and delete page)."""
 
     MESSAGE = "The request contained a NUL character (%00), which no page or field of the portal accepts. Nothing was changed."
+    TO_FIELD_MESSAGE = "The _to_field parameter is empty: leave it out or name a field. Nothing was changed."
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -73,7 +76,16 @@ class RejectNulCharactersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self._has_nul(request):
             return HttpResponseBadRequest(self.MESSAGE, content_type="text/plain; charset=utf-8")
+        if self._empty_to_field(request):
+            return HttpResponseBadRequest(self.TO_FIELD_MESSAGE, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+    @staticmethod
+    def _empty_to_field(request: HttpRequest) -> bool:
+        sources = [request.GET]
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            sources.append(request.POST)
+        return any("_to_field" in source and not source.get("_to_field") for source in sources)
 
     @staticmethod
     def _has_nul(request: HttpRequest) -> bool:

@@ -113,3 +113,31 @@ def test_a_nul_character_in_a_form_field_is_a_clear_400(client, rep, policy):
     response = client.post(reverse("requests:new"), form_data(policy, customer_name="A\x00B"))
     assert response.status_code == 400
     assert ExceptionRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("page", ["change", "delete"])
+def test_an_empty_to_field_in_admin_is_a_clear_400(admin_client, policy, page):
+    # Django's admin took it for a field named "" (FieldDoesNotExist).
+    response = admin_client.get(f"/admin/policies/problemtype/{policy.problem_type_id}/{page}/?_to_field=")
+    assert response.status_code == 400
+    assert "_to_field parameter is empty" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/admin/policies/exceptiontier/?policy=" + HUGE, "/admin/requests/exceptionrequest/?filed_at__year=" + HUGE],
+)
+def test_an_unreadable_admin_list_filter_gets_the_admins_own_error_page(admin_client, policy, query):
+    response = admin_client.get(query)
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
+def test_the_safe_admin_lists_cover_third_party_admins_too():
+    from django.contrib import admin
+    from django.contrib.auth.models import Group
+
+    from exceptions_portal.admin_safety import SafeChangeListMixin
+
+    assert isinstance(admin.site._registry[Group], SafeChangeListMixin)
+    assert all(isinstance(model_admin, SafeChangeListMixin) for model_admin in admin.site._registry.values())
