@@ -193,6 +193,8 @@ SIMPLE_HISTORY_ENFORCE_HISTORY_MODEL_PERMISSIONS = True
 
 # Email: console by default, SMTP via EMAIL_URL.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# An SMTP call that hangs fails well inside the sending tasks' time limit (requests/services.py).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 
 # Security: safe defaults whenever DEBUG is off (manage.py check --deploy).
@@ -235,11 +237,20 @@ else:
 
 # Celery: filesystem broker under var/ unless CELERY_BROKER_URL is set.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+# Redis (and SQS) redeliver a message that a killed worker took but never acknowledged only after
+# the visibility timeout (kombu's default: an hour). It must stay above the longest task's hard
+# time limit (the review sweep and the digest, 660 s), or a task still running would be delivered a
+# second time; and
+# no countdown or ETA may be longer (the only one is an email retry, at most 60 s). Emails do not
+# wait for it: their claim expires and the resend job sends them within about two minutes.
+BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 720, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -270,8 +281,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resend-unsent-emails": {
         "task": "requests.tasks.resend_unsent_emails",
-        "schedule": 300.0,
-        "options": {"expires": 270},
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "nightly-review-sweep": {
         "task": "policies.tasks.nightly_review_sweep",
