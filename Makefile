@@ -2,21 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# Installs come only from the lock files (every hash checked, no unlisted dependency):
+# requirements.txt is the runtime (make run), requirements-dev.txt adds the tests and tools.
+# A stamp named after the lock's checksum reinstalls whenever a lock file changes.
+RUN_STAMP := $(VENV)/.installed-run-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes --no-deps
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 PORT ?= 8000
 
-.PHONY: run test venv migrate demo lint screenshots bench clean
+.PHONY: run test venv venv-run lock migrate demo lint screenshots bench clean
 
-$(STAMP): requirements.txt
+$(RUN_STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	@rm -f $(VENV)/.installed-*
+	$(PIP_INSTALL) -r requirements.txt
+	@rm -f $(VENV)/.installed-run-* $(VENV)/.installed-[0-9]*
 	@touch $@
 
-venv: $(STAMP)
+$(DEV_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements.txt -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-dev-* $(VENV)/.installed-run-* $(VENV)/.installed-[0-9]*
+	@touch $@ $(RUN_STAMP)
 
-migrate: venv
+# The runtime alone (what `make run` and production need).
+venv-run: $(RUN_STAMP)
+
+# A developer's environment: the runtime plus the tests and tools.
+venv: $(DEV_STAMP)
+
+# Regenerate both lock files from requirements.in and requirements-dev.in, keeping the
+# current pins where they still fit; `make lock LOCK_ARGS=--upgrade` moves every pin up.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip-compile || $(BIN)/python -m pip install --quiet "pip-tools>=7.4,<8"
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements-dev.in
+
+migrate: venv-run
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 demo: migrate

@@ -8,10 +8,12 @@ with no code change.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "simple_history",
+    "axes",
+    "csp",
     "crispy_forms",
     "crispy_bootstrap5",
     "rest_framework",
@@ -78,7 +82,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "exceptions_portal.middleware.RejectBadInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +94,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "exceptions_portal.middleware.BrowserTimezoneMiddleware",
+    "exceptions_portal.middleware.SecurityHeadersMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "exceptions_portal.urls"
@@ -136,6 +145,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes, exceptions_portal/throttle.py): the lockout check runs before
+# the password check, so a locked-out pair gets the lockout page even with the right password.
+AUTHENTICATION_BACKENDS = [
+    "exceptions_portal.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The page says "wait N minutes": a retry during the lock does not restart the clock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "exceptions_portal.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "exceptions_portal.throttle.client_ip"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -199,10 +223,15 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 if DEBUG and not env.str("EMAIL_URL", default=""):
     # Development without EMAIL_URL: one line per email in the log, the full text in VAR_DIR/mail.log.
     EMAIL_BACKEND = "exceptions_portal.logs.SummaryEmailBackend"
+# An SMTP call that hangs fails well inside the sending tasks' time limit (requests/services.py).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 
 # Security: safe defaults whenever DEBUG is off (manage.py check --deploy).
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only behind the operator's own TLS proxy may the portal believe X-Forwarded-Proto and
+# X-Forwarded-For; reached directly, anyone could send them.
+TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_PROXY_HEADERS else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -212,13 +241,46 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 10, minimum=60)
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp): scripts, styles and everything else from the portal's
+# own origin only; no inline script or style (the portal's scripts are files under static/),
+# no framing, forms post only back to the portal. img-src allows data: for Bootstrap's
+# built-in SVG icons (checkboxes, selects). CSP_REPORT_ONLY=true sends the same policy as
+# Content-Security-Policy-Report-Only, to try a change in production without breaking pages.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
 # Celery: filesystem broker under var/ unless CELERY_BROKER_URL is set.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+# Redis (and SQS) redeliver a message that a killed worker took but never acknowledged only after
+# the visibility timeout (kombu's default: an hour). It must stay above the longest task's hard
+# time limit (the review sweep and the digest, 660 s), or a task still running would be delivered a
+# second time; and
+# no countdown or ETA may be longer (the only one is an email retry, at most 60 s). Emails do not
+# wait for it: their claim expires and the resend job sends them within about two minutes.
+BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 720, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -251,8 +313,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resend-unsent-emails": {
         "task": "requests.tasks.resend_unsent_emails",
-        "schedule": 300.0,
-        "options": {"expires": 270},
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "nightly-review-sweep": {
         "task": "policies.tasks.nightly_review_sweep",
@@ -329,5 +391,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # A 403 or 404 is expected (a rep on the queue, another rep's request): its line, not its traceback.
-    "loggers": {"django.request": {"filters": ["expected_client_errors"]}},
+    # django-axes logs every login at INFO; its warnings (failures, lockouts) are what matter.
+    "loggers": {"django.request": {"filters": ["expected_client_errors"]}, "axes": {"level": "WARNING"}},
 }

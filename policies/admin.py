@@ -120,8 +120,70 @@ class ControlInline(LabelledTabularInline):
     extra = 0
 
 
+class NoDuplicateRowsFormSet(forms.BaseInlineFormSet):
+    """Refuses two rows that the database's conditional unique constraints would refuse with an
+    IntegrityError (Django's formsets check only unconditional ones): a clear form error instead."""
+
+    def row_key(self, data: dict) -> tuple | None:
+        raise NotImplementedError
+
+    def duplicate_message(self, data: dict) -> str:
+        raise NotImplementedError
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[tuple] = set()
+        errors: list[str] = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or form.errors:
+                continue
+            key = self.row_key(data)
+            if key is None:
+                continue
+            if key in seen:
+                errors.append(self.duplicate_message(data))
+            seen.add(key)
+        if errors:
+            raise ValidationError(errors)
+
+
+def _holder(data: dict) -> tuple[str, int] | None:
+    if data.get("user") is not None:
+        return ("user", data["user"].pk)
+    if data.get("group") is not None:
+        return ("group", data["group"].pk)
+    return None
+
+
+def _holder_name(data: dict) -> str:
+    if data.get("user") is not None:
+        return data["user"].get_full_name() or data["user"].get_username()
+    return f"{data['group'].name} (group)"
+
+
+class RepRightFormSet(NoDuplicateRowsFormSet):
+    def row_key(self, data: dict) -> tuple | None:
+        return _holder(data)
+
+    def duplicate_message(self, data: dict) -> str:
+        return f"{_holder_name(data)} has this right twice: remove one of the rows."
+
+
+class ApproverLevelFormSet(NoDuplicateRowsFormSet):
+    def row_key(self, data: dict) -> tuple | None:
+        holder = _holder(data)
+        return None if holder is None or data.get("level") is None else (data["level"], *holder)
+
+    def duplicate_message(self, data: dict) -> str:
+        return (
+            f"{_holder_name(data)} is listed twice at level {data['level']}: keep one row (with the higher authority)."
+        )
+
+
 class RepRightInline(LabelledTabularInline):
     model = RepRight
+    formset = RepRightFormSet
     extra = 0
     verbose_name = "rep right: may grant tier 2 without approval"
     verbose_name_plural = "rep rights: may grant tier 2 without approval"
@@ -129,6 +191,7 @@ class RepRightInline(LabelledTabularInline):
 
 class ApproverLevelInline(LabelledTabularInline):
     model = ApproverLevel
+    formset = ApproverLevelFormSet
     extra = 0
     verbose_name = "approver"
     verbose_name_plural = "approvers (level 1 decides first; higher levels receive escalations)"

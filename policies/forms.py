@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
+from exceptions_portal.fields import SafeModelChoiceField
 from policies.analysis import Period
 from policies.models import ProblemType, ReviewFlag
 
@@ -23,7 +24,7 @@ class AnalysisFilterForm(forms.Form):
     period = forms.ChoiceField(choices=PRESETS, initial="30", required=False)
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    problem_type = forms.ModelChoiceField(
+    problem_type = SafeModelChoiceField(
         queryset=ProblemType.objects.none(), required=False, empty_label="All problem types"
     )
 

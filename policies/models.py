@@ -5,6 +5,7 @@ Every model keeps its history (django-simple-history): who changed what, when.
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -337,7 +338,10 @@ class BusinessCalendar(models.Model):
         days = self.working_days
         if not isinstance(days, list) or not days or any(d not in range(1, 8) for d in days):
             errors["working_days"] = "Pick at least one working day."
-        if self.opens_at and self.closes_at and self.opens_at >= self.closes_at:
+        # A time the form could not read leaves the model's default (a string) or None behind:
+        # compare only two real times, the form already shows its own error for the other.
+        opens, closes = self.opens_at, self.closes_at
+        if isinstance(opens, datetime.time) and isinstance(closes, datetime.time) and opens >= closes:
             errors["closes_at"] = "Closing time must be after opening time."
         if errors:
             raise ValidationError(errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -76,18 +77,30 @@ def _money(value: Decimal | None) -> str:
 
 # A cell starting with one of these is a formula to a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Where a spreadsheet may start a new cell when it ignores (or is told to ignore) the quotes: the
+# list separators of the locales (comma, semicolon, tab, pipe) and line breaks. A trigger right
+# after one (spaces between allowed) is a formula in the next cell: "Acme;=1+2" in a ";" locale.
+_TRIGGER_AFTER_SEPARATOR = re.compile(r"([,;\t|\r\n][ ]*)([=+\-@])")
+
+
+def neutralise_cell(value: str) -> str:
+    """The text with every formula start made literal by a leading apostrophe (OWASP's advice):
+    at the start of the cell and after any separator inside it."""
+    value = _TRIGGER_AFTER_SEPARATOR.sub(r"\1'\2", value)
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def _safe(row: Iterable[object]) -> list[object]:
     """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    return [f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value for value in row]
+    return [neutralise_cell(value) if isinstance(value, str) else value for value in row]
 
 
 def _csv_chunks(rows: Iterable[Iterable[object]], *, rows_per_chunk: int = 1000) -> Iterator[str]:
     """The rows as CSV text, a chunk of rows at a time: one chunk a row made the response encode
     100,000 small strings for the requests export."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # Every text cell quoted, so that no separator inside one splits it; numbers stay numbers.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     for rows_written, row in enumerate(rows, 1):
         writer.writerow(_safe(row))
         if rows_written % rows_per_chunk == 0:

@@ -13,3 +13,10 @@ class RequestsConfig(AppConfig):
 
         if getattr(compat.requests, "__name__", None) == self.name and not hasattr(compat.requests, "Session"):
             compat.requests = None
+
+        # The admin (first in INSTALLED_APPS) has loaded every admin module by now: every list,
+        # the project's, Django auth's and django-axes', answers an unreadable filter with
+        # "?e=1" instead of a 500.
+        from exceptions_portal.admin_safety import make_every_changelist_safe
+
+        make_every_changelist_safe()

@@ -11,6 +11,7 @@ from django.core.validators import RegexValidator
 from django.db.models import Q
 from django.urls import reverse
 
+from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause, Status
 from requests.selectors import customer_for_reference
@@ -28,7 +29,7 @@ class ControlCheckboxes(forms.CheckboxSelectMultiple):
         return option
 
 
-class PolicyChoiceField(forms.ModelChoiceField):
+class PolicyChoiceField(SafeModelChoiceField):
     def label_from_instance(self, obj: Policy) -> str:
         return f"{obj.name} ({obj.problem_type.name})"
 
@@ -63,7 +64,7 @@ class ExceptionRequestForm(forms.Form):
     )
     business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, initial=0)
     supplier_exception = forms.BooleanField(label="A supplier exception is needed", required=False)
-    waived_controls = forms.ModelMultipleChoiceField(
+    waived_controls = SafeModelMultipleChoiceField(
         label="Controls this request would waive",
         queryset=Control.objects.none(),
         widget=ControlCheckboxes,
@@ -112,9 +113,11 @@ class ExceptionRequestForm(forms.Form):
                     Column("customer_ref", css_class="col-md-5"),
                     Column("customer_name", css_class="col-md-7"),
                     **{
-                        "hx-get": reverse("requests:customer_hint"),
+                        # POSTed, never in a URL (names are personal data); the form's CSRF header applies.
+                        "hx-post": reverse("requests:customer_hint"),
                         "hx-trigger": "load, input delay:300ms",
                         "hx-include": "[name=customer_ref],[name=customer_name]",
+                        "hx-params": "customer_ref,customer_name",
                         "hx-target": "#customer-hint",
                         "hx-swap": "innerHTML",
                     },
@@ -182,7 +185,20 @@ class ExceptionRequestForm(forms.Form):
 
 
 class PreviewForm(ExceptionRequestForm):
-    """The routing preview works on a half-filled form: only what routing needs is required."""
+    """The routing preview works on a half-filled form: only what routing needs is required.
+
+    ``ROUTING_FIELDS`` are all the preview reads (the customer reference finds earlier
+    exceptions); the page sends only these, so free text never travels with a keystroke."""
+
+    ROUTING_FIELDS = (
+        "customer_ref",
+        "policy",
+        "sentiment",
+        "amount",
+        "business_days",
+        "supplier_exception",
+        "waived_controls",
+    )
 
     checks_customer_name = False
 
@@ -279,8 +295,8 @@ class AnswerForm(forms.Form):
 
 
 class QueueFilterForm(forms.Form):
-    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
-    problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
+    policy = SafeModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    problem_type = SafeModelChoiceField(queryset=None, required=False, empty_label="All problem types")
     tier = forms.TypedChoiceField(
         choices=[("", "All tiers"), (1, "Tier 1"), (2, "Tier 2"), (3, "Tier 3"), (0, "Beyond all tiers")],
         coerce=int,
@@ -304,7 +320,7 @@ class QueueFilterForm(forms.Form):
 
 
 class DelegationForm(forms.Form):
-    delegate = forms.ModelChoiceField(queryset=None, label="Who stands in for you")
+    delegate = SafeModelChoiceField(queryset=None, label="Who stands in for you")
     starts_on = forms.DateField(label="First day", widget=forms.DateInput(attrs={"type": "date"}))
     ends_on = forms.DateField(label="Last day", widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -321,8 +321,15 @@ def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: st
 
 
 EMAIL_CHUNK = 100
-# A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
-EMAIL_CLAIM_TIMEOUT = timedelta(minutes=10)
+# The hard time limit of the tasks that send emails (requests/tasks.py): Celery kills a send
+# that runs longer, so no live worker holds a claim older than this.
+EMAIL_SEND_TIME_LIMIT = 60
+# A claim older than this belongs to a worker that died mid-send: the resend job (every minute)
+# takes it over. Just above the send tasks' hard limit, so a killed worker's email goes out
+# within about two minutes, and a live worker's is never sent twice.
+EMAIL_CLAIM_TIMEOUT = timedelta(seconds=EMAIL_SEND_TIME_LIMIT + 10)
+# Notifications younger than this are left to the task enqueued with them.
+EMAIL_RESEND_AFTER = timedelta(minutes=1)
 
 
 def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
@@ -374,7 +381,7 @@ def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000
     """Notifications still unsent a while after they were created, and not being sent now."""
     now = now or timezone.now()
     return list(
-        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=now - EMAIL_RESEND_AFTER)
         .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT))
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]

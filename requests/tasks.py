@@ -19,14 +19,25 @@ def enforce_sla() -> str:
     return str(sla_sweep())
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+# Sending tasks stop at services.EMAIL_SEND_TIME_LIMIT, which the claim timeout is derived from;
+# an SMTP call is bounded by EMAIL_TIMEOUT (settings) well inside it.
+@shared_task(
+    acks_late=True, soft_time_limit=services.EMAIL_SEND_TIME_LIMIT - 10, time_limit=services.EMAIL_SEND_TIME_LIMIT
+)
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
     return sum(services.notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 @shared_task(
-    acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+    acks_late=True,
+    soft_time_limit=30,
+    time_limit=45,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    # No retry countdown may outlast the broker's visibility timeout (settings).
+    retry_backoff_max=60,
+    max_retries=5,
 )
 def send_notification_email(notification_id: int) -> bool:
     return services.notification_email_send(notification_id=notification_id)
@@ -34,7 +45,7 @@ def send_notification_email(notification_id: int) -> bool:
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def resend_unsent_emails() -> int:
-    """Beat, every few minutes: email what a crashed worker or a lost message left unsent."""
+    """Beat, every minute: email what a crashed worker or a lost message left unsent."""
     ids = services.notification_emails_unsent()
     for chunk in services.chunked(ids):
         send_notification_emails.delay(chunk)

@@ -79,7 +79,13 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 )
             return redirect("requests:detail", pk=filed.pk)
     policies = _policy_help()
-    context = {"form": form, "active_nav": "new", "policies": policies, "tier_caps": _tier_caps(policies)}
+    context = {
+        "form": form,
+        "active_nav": "new",
+        "policies": policies,
+        "tier_caps": _tier_caps(policies),
+        "preview_fields": PreviewForm.ROUTING_FIELDS,
+    }
     if form.errors:
         context["error_summary"] = _error_summary(form)
     return render(request, "requests/new.html", context)
@@ -127,11 +133,12 @@ def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[Except
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
-@require_GET
+@require_POST
 def customer_hint(request: HttpRequest) -> HttpResponse:
-    """Whose reference this is, as the rep types it (htmx): the known customer and their exceptions."""
-    reference = request.GET.get("customer_ref", "")[:64]
-    name = request.GET.get("customer_name", "")[:200]
+    """Whose reference this is, as the rep types it (htmx): the known customer and their exceptions.
+    POSTed so that the customer's reference and name never reach a URL (access logs, proxies)."""
+    reference = request.POST.get("customer_ref", "")[:64]
+    name = request.POST.get("customer_name", "")[:200]
     known = selectors.known_customer(reference=reference) if reference.strip() else None
     conflict = services.customer_name_conflict(known.customer, name) if known else None
     return render(
@@ -149,13 +156,17 @@ def _policy_help() -> list:
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def request_preview(request: HttpRequest) -> HttpResponse:
-    """The routing preview (htmx): what filing would decide with the form as it stands."""
-    if not request.GET.get("policy"):
+    """The routing preview (htmx): what filing would decide with the form as it stands.
+
+    The page POSTs only ``PreviewForm.ROUTING_FIELDS`` (never free text, nor anything in the
+    URL, which access logs and proxies keep); GET is still answered for links and scripts."""
+    data = request.POST if request.method == "POST" else request.GET
+    if not data.get("policy"):
         # The form was just opened (htmx asks on load): the panel explains itself.
         return render(request, "requests/_preview.html", {"blank": True})
-    form = PreviewForm(request.GET)
+    form = PreviewForm(data)
     context: dict = {"ready": False}
     if form.is_valid():
         try:

@@ -99,7 +99,7 @@ def test_the_hint_names_the_known_customer_and_their_last_exception(client, rep,
     first = exception_request_file(rep=rep, facts=facts(policy, customer_ref="DEMO-1001"))
     second = exception_request_file(rep=rep, facts=facts(policy, customer_ref="DEMO-1001", customer_name=""))
     client.force_login(rep)
-    response = client.get(reverse("requests:customer_hint"), {"customer_ref": "demo-1001."})
+    response = client.post(reverse("requests:customer_hint"), {"customer_ref": "demo-1001."})
     text = " ".join(re.sub(r"<[^>]+>", "", response.content.decode()).split())
     assert "Known customer: Maya Brooks (DEMO-1001) — 2 earlier exceptions, last " + second.reference in text
     assert first.reference != second.reference
@@ -108,21 +108,21 @@ def test_the_hint_names_the_known_customer_and_their_last_exception(client, rep,
 def test_the_hint_warns_of_another_name_and_tells_a_new_customer(client, rep, policy):
     exception_request_file(rep=rep, facts=facts(policy, customer_ref="DEMO-1001"))
     client.force_login(rep)
-    conflict = client.get(reverse("requests:customer_hint"), {"customer_ref": "DEMO-1001", "customer_name": "Jo"})
+    conflict = client.post(reverse("requests:customer_hint"), {"customer_ref": "DEMO-1001", "customer_name": "Jo"})
     assert "not of Jo" in conflict.content.decode()
-    new = client.get(reverse("requests:customer_hint"), {"customer_ref": "NEW-1"})
+    new = client.post(reverse("requests:customer_hint"), {"customer_ref": "NEW-1"})
     assert "New customer" in new.content.decode()
 
 
 def test_the_hint_is_for_reps_only(client, outsider, policy):
     client.force_login(outsider)
-    assert client.get(reverse("requests:customer_hint"), {"customer_ref": "C-1"}).status_code == 403
+    assert client.post(reverse("requests:customer_hint"), {"customer_ref": "C-1"}).status_code == 403
 
 
 def test_the_filing_form_asks_for_the_hint_without_inline_script(client, rep, policy):
     client.force_login(rep)
     page = client.get(reverse("requests:new")).content.decode()
-    assert f'hx-get="{reverse("requests:customer_hint")}"' in page
+    assert f'hx-post="{reverse("requests:customer_hint")}"' in page
     assert 'id="customer-hint"' in page
     body = page.split("<body", 1)[1]
     # Every script of the page is a file under static/ (a Content-Security-Policy is coming).
@@ -205,3 +205,11 @@ def test_customers_duplicates_says_when_there_are_none(db, capsys):
     Customer.objects.create(external_ref="ABC-1", name="Maya Brooks")
     call_command("customers_duplicates", "--fail")
     assert "No duplicate customer references." in capsys.readouterr().out
+
+
+def test_the_hint_never_takes_the_customer_in_a_url(client, rep, policy):
+    client.force_login(rep)
+    # A GET would put the reference and the name in access logs and proxies: refused.
+    assert (
+        client.get(reverse("requests:customer_hint"), {"customer_ref": "C-1", "customer_name": "Jo"}).status_code == 405
+    )

@@ -295,7 +295,7 @@ def portal(transactional_db) -> dict[str, Policy]:
     # A transactional test flushes the tables, and with them the role groups of the data migration.
     roles.ensure_groups(group_model=Group, permission_model=Permission)
     # Seeded with tasks run eagerly (the worker is not up yet): its past is already told.
-    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=io.StringIO())
     return {policy.name: policy for policy in Policy.objects.all()}
 
 

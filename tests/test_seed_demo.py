@@ -23,7 +23,7 @@ EXPECTED_GROUPS = {
 
 
 def seed() -> None:
-    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=io.StringIO())
 
 
 def row_counts() -> dict[str, int]:
@@ -130,3 +130,20 @@ def test_seed_gives_every_role_something_to_do(seeded):
     assert waiting[0].status == Status.WAITING_FOR_REP
     assert waiting[0].info_requested_by == users["manager2"]
     assert ReviewFlag.objects.filter(resolved_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_when_debug_is_off_without_the_flag(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--i-know-this-is-not-production"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_runs_when_debug_is_on(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    assert get_user_model().objects.filter(username="admin", is_staff=True).exists()

@@ -10,9 +10,10 @@ import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -163,7 +164,22 @@ POLICIES = [
 class Command(BaseCommand):
     help = "Create the demo users, policies, tiers, approvers and a few requests (only what is missing)."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--i-know-this-is-not-production",
+            action="store_true",
+            dest="not_production",
+            help="Seed although DEBUG is off (a staging copy, a test database).",
+        )
+
     def handle(self, *args, **options) -> None:
+        # The demo logins, a staff "admin" among them, share one published password.
+        if not settings.DEBUG and not options["not_production"]:
+            raise CommandError(
+                "seed_demo creates demo logins (a staff admin among them) with the published demo password, "
+                "so it runs only with DEBUG=true. On a database that is not production, add "
+                "--i-know-this-is-not-production."
+            )
         with transaction.atomic():
             created = self.seed()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} records created)."))
