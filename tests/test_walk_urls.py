@@ -74,6 +74,7 @@ QUERY_NAMES = [
     "term",
 ]
 
+
 class Walk:
     def __init__(self, world: World) -> None:
         self.world = world
