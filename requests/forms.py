@@ -7,12 +7,13 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause
+from requests.references import customer_ref_problem
 from requests.selectors import customer_for_reference
 from requests.services import FilingFacts, customer_name_conflict
 
@@ -33,15 +34,19 @@ class PolicyChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.problem_type.name})"
 
 
+def _valid_customer_ref(value: str) -> None:
+    problem = customer_ref_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 class ExceptionRequestForm(forms.Form):
     customer_ref = forms.CharField(
         label="Customer reference",
         max_length=64,
-        validators=[
-            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/ -]*$", "Use letters, digits, spaces, dots, dashes or slashes.")
-        ],
+        validators=[_valid_customer_ref],
         help_text="Their account or order reference. A new reference creates the customer; case, spaces and "
-        "a trailing dot or slash do not make another customer.",
+        "trailing punctuation (a dot, a slash, a comma) do not make another customer.",
     )
     customer_name = forms.CharField(
         label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."

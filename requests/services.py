@@ -35,7 +35,7 @@ from requests.models import (
     Notification,
     Status,
 )
-from requests.references import customer_ref_key, names_differ
+from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import customer_for_reference, routing_decision_for
 
 
@@ -100,9 +100,10 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
     Raises when the reference is empty, when a new customer has no name, or when the name given for a
     known reference is someone else's (nothing is changed then)."""
     external_ref = external_ref.strip()
+    problem = customer_ref_problem(external_ref)
+    if problem:
+        raise ExceptionRequestError(problem)
     key = customer_ref_key(external_ref)
-    if not key:
-        raise ExceptionRequestError("Give the customer's reference (letters or digits).")
     customer = Customer.objects.filter(ref_key=key).first()
     if customer is None:
         if not name.strip():
