@@ -684,6 +684,10 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         if delegation is None:
             raise ExceptionRequestError("That out-of-office is not yours.")
         today = portal_today()
+        if delegation.ends_on < today:
+            raise ExceptionRequestError(
+                f"That out-of-office already ended on {delegation.ends_on:%d %b %Y}: nothing to end."
+            )
         delegation._history_user = approver
         if delegation.starts_on >= today:
             delegation.delete()

@@ -129,3 +129,80 @@ def test_amount_exactly_at_the_authority_may_be_approved(rep, policy, manager_lo
     filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("250.00")))
     decided = exception_request_decide(request_id=filed.pk, approver=manager_low, approve=True, note="ok")
     assert decided.status == Status.APPROVED
+
+
+# --- out-of-office: ending one ------------------------------------------------------------------
+
+
+def test_ending_an_out_of_office_that_already_ended_changes_nothing(client, manager_high, director):
+    from datetime import timedelta
+
+    from requests.authority import portal_today
+    from requests.models import Delegation
+
+    today = portal_today()
+    past = Delegation.objects.create(
+        approver=manager_high,
+        delegate=director,
+        starts_on=today - timedelta(days=30),
+        ends_on=today - timedelta(days=20),
+    )
+    client.force_login(manager_high)
+    response = client.post(reverse("requests:delegation"), {"end": str(past.pk)}, follow=True)
+    assert response.status_code == 200
+    past.refresh_from_db()
+    assert past.ends_on == today - timedelta(days=20), "ending an ended out-of-office extended it"
+    assert past.history.count() == 1
+
+
+# --- no 500 on bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": "abc"},
+        {"page": "-1"},
+        {"page": "99999999999999999999"},
+        {"level": "abc"},
+        {"policy": "99999999999999999999"},
+        {"tier": "7"},
+        {"problem_type": "x"},
+    ],
+)
+def test_the_queue_never_fails_on_odd_input(client, policy, manager_high, query):
+    client.force_login(manager_high)
+    assert client.get(reverse("requests:queue"), query).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"end": "99999999999999999999"},
+        {"end": "-1"},
+        {"end": ""},
+        {"end": "1e3"},
+        {"delegate": "abc", "starts_on": "2026-02-30", "ends_on": "x"},
+        {"delegate": "99999999999999999999", "starts_on": "9999-12-31", "ends_on": "9999-12-31"},
+    ],
+)
+def test_the_out_of_office_page_never_fails_on_odd_input(client, manager_high, director, data):
+    client.force_login(manager_high)
+    response = client.post(reverse("requests:delegation"), data)
+    assert response.status_code in (200, 302)
+
+
+def test_pages_of_a_request_never_fail_on_a_huge_id(client, manager_high, admin_user):
+    client.force_login(manager_high)
+    huge = 2**63
+    for name in ("detail",):
+        assert client.get(reverse(f"requests:{name}", args=[huge])).status_code == 404
+    for name in ("decide", "claim", "ask", "withdraw", "answer"):
+        assert client.post(reverse(f"requests:{name}", args=[huge]), {"note": "x"}).status_code == 404
+    client.force_login(admin_user)
+    for url in (
+        f"/admin/requests/exceptionrequest/{huge}/history/",
+        f"/admin/requests/exceptionrequest/{huge}/history/{huge}/",
+        f"/admin/requests/exceptionrequest/{huge}/change/",
+    ):
+        assert client.get(url).status_code in (302, 404), url
