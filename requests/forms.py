@@ -148,6 +148,8 @@ class ExceptionRequestForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        if self._errors.pop("filing_token", None) is not None:
+            self._refuse_damaged_token()
         policy = cleaned.get("policy")
         controls = cleaned.get("waived_controls") or []
         foreign = [c for c in controls if policy is not None and c.policy_id != policy.pk]
@@ -162,6 +164,14 @@ class ExceptionRequestForm(forms.Form):
             if conflict:
                 self.add_error("customer_name", conflict)
         return cleaned
+
+    def _refuse_damaged_token(self) -> None:
+        """A one-time token that is not one (an edited page): file nothing, say so where the rep reads it
+        (a hidden field's error shows nowhere), and carry a fresh token so that filing again works."""
+        self.data = self.data.copy()
+        self.data["filing_token"] = str(uuid.uuid4())
+        if self.checks_customer_name:  # the filing form, not the preview (which files nothing anyway)
+            self.add_error(None, "This form's one-time token was damaged, so nothing was filed: check and file again.")
 
     def filing_facts(self) -> FilingFacts:
         data = self.cleaned_data

@@ -5,6 +5,7 @@ Each test names the rule it guards; each failed on the merged code before its fi
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import Decimal
 
@@ -206,3 +207,15 @@ def test_pages_of_a_request_never_fail_on_a_huge_id(client, manager_high, admin_
         f"/admin/requests/exceptionrequest/{huge}/change/",
     ):
         assert client.get(url).status_code in (302, 404), url
+
+
+def test_a_mangled_one_time_token_is_said_on_the_page_and_files_nothing(client, rep, policy):
+    client.force_login(rep)
+    response = client.post(reverse("requests:new"), form_data(policy, filing_token="not-a-token"))
+    assert response.status_code == 200
+    assert ExceptionRequest.objects.count() == 0
+    page = response.content.decode()
+    assert "one-time token was damaged" in page, "the form came back without saying why"
+    token = re.search(r'name="filing_token" value="([^"]+)"', page).group(1)
+    assert client.post(reverse("requests:new"), form_data(policy, filing_token=token)).status_code == 302
+    assert ExceptionRequest.objects.count() == 1
