@@ -219,3 +219,35 @@ def test_a_mangled_one_time_token_is_said_on_the_page_and_files_nothing(client, 
     token = re.search(r'name="filing_token" value="([^"]+)"', page).group(1)
     assert client.post(reverse("requests:new"), form_data(policy, filing_token=token)).status_code == 302
     assert ExceptionRequest.objects.count() == 1
+
+
+# --- who counts as an approver: active AND still an approver (the Approvers role) -----------------
+
+
+def _offboard(user) -> None:
+    """Removed from the Approvers group (still active, e.g. moved to another team); rows left behind."""
+    user.groups.clear()
+
+
+def test_routing_does_not_count_someone_no_longer_an_approver(policy, manager_high, director):
+    from requests.services import FilingRefused
+
+    # Tier 3, 1,000.00, filed by manager_high: manager_low (250) cannot, so only the director could.
+    _offboard(director)
+    with pytest.raises(FilingRefused, match="Nobody may approve 1,000.00 .*the highest authority is 250.00"):
+        exception_request_file(rep=manager_high, facts=facts(policy, amount=Decimal("1000")))
+    assert ExceptionRequest.objects.count() == 0
+
+
+def test_someone_no_longer_an_approver_cannot_decide_through_the_service(rep, policy, manager_high):
+    from django.contrib.auth import get_user_model
+
+    from requests.services import exception_request_decide
+
+    filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("200")))
+    _offboard(manager_high)
+    manager_high = get_user_model().objects.get(pk=manager_high.pk)  # no cached permissions
+    with pytest.raises(ExceptionRequestError):
+        exception_request_decide(request_id=filed.pk, approver=manager_high, approve=True, note="ok")
+    filed.refresh_from_db()
+    assert filed.status == Status.PENDING
