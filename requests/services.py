@@ -499,7 +499,10 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
     """Claim a request so colleagues see who is on it, or release one's own claim."""
     with transaction.atomic():
         request = _lock_open_request(request_id, action="claim")
-        _acting_authority(approver=approver, request=request, action="claim")
+        # Releasing one's own claim needs no authority: a claim must not stay stuck on someone whose
+        # out-of-office ended, or who left the level, since then. Claiming does.
+        if not (release and request.claimed_by_id == approver.pk):
+            _acting_authority(approver=approver, request=request, action="claim")
         if release:
             if request.claimed_by_id != approver.pk:
                 raise ExceptionRequestError("Only the approver who claimed a request releases it.")

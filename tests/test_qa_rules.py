@@ -234,7 +234,7 @@ def test_routing_does_not_count_someone_no_longer_an_approver(policy, manager_hi
 
     # Tier 3, 1,000.00, filed by manager_high: manager_low (250) cannot, so only the director could.
     _offboard(director)
-    with pytest.raises(FilingRefused, match="Nobody may approve 1,000.00 .*the highest authority is 250.00"):
+    with pytest.raises(FilingRefused, match=r"Nobody may approve 1,000\.00 .*the highest authority is 250\.00"):
         exception_request_file(rep=manager_high, facts=facts(policy, amount=Decimal("1000")))
     assert ExceptionRequest.objects.count() == 0
 
@@ -251,3 +251,38 @@ def test_someone_no_longer_an_approver_cannot_decide_through_the_service(rep, po
         exception_request_decide(request_id=filed.pk, approver=manager_high, approve=True, note="ok")
     filed.refresh_from_db()
     assert filed.status == Status.PENDING
+
+
+def test_a_stand_in_whose_out_of_office_ended_may_still_release_their_claim(rep, policy, manager_high, director):
+    from requests.authority import portal_today
+    from requests.models import Delegation
+    from requests.services import exception_request_claim
+
+    filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("200")))
+    away = Delegation.objects.create(
+        approver=manager_high, delegate=director, starts_on=portal_today(), ends_on=portal_today()
+    )
+    exception_request_claim(request_id=filed.pk, approver=director)
+    away.delete()  # the out-of-office is over (or cancelled): the claim must not stay stuck
+    released = exception_request_claim(request_id=filed.pk, approver=director, release=True)
+    assert released.claimed_by is None
+    with pytest.raises(ExceptionRequestError):  # but claiming again needs the authority
+        exception_request_claim(request_id=filed.pk, approver=director)
+
+
+def test_the_release_button_works_for_a_stand_in_whose_out_of_office_ended(client, rep, policy, manager_high, director):
+    from requests.authority import portal_today
+    from requests.models import Delegation
+    from requests.services import exception_request_claim
+
+    filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("200")))
+    away = Delegation.objects.create(
+        approver=manager_high, delegate=director, starts_on=portal_today(), ends_on=portal_today()
+    )
+    exception_request_claim(request_id=filed.pk, approver=director)
+    away.delete()
+    client.force_login(director)
+    response = client.post(reverse("requests:claim", args=[filed.pk]), {"action": "release"})
+    assert response.status_code == 302
+    filed.refresh_from_db()
+    assert filed.claimed_by is None
