@@ -58,14 +58,17 @@ def names_differ(recorded: str, typed: str) -> bool:
 _KEY_SHAPE = re.compile(r"^\w[\w./-]*$")
 
 
-def customer_ref_problem(reference: str) -> str | None:
-    """Why a typed reference cannot name a customer; None when it can. Judged on its key, so that what
-    the key drops (case, spaces, trailing punctuation) never refuses a reference."""
+def customer_ref_problem(reference: str, *, typed: bool = True) -> str | None:
+    """Why a reference cannot name a customer; None when it can. Judged on its key, so that what the key
+    drops (case, spaces, trailing punctuation) never refuses a reference. Every reference needs a key
+    that fits its column; one typed in the form also starts with a letter or digit and holds only
+    letters, digits, dots, dashes, underscores and slashes (``typed=False``: references from elsewhere,
+    such as imports, keep their own shape)."""
     key = customer_ref_key(reference)
     if not key:
         return "Give the customer's reference (letters or digits)."
-    if not _KEY_SHAPE.match(key):
-        return "Use letters, digits, spaces, dots, dashes or slashes."
     if len(key) > REF_KEY_MAX_LENGTH:
         return f"The customer's reference is too long once normalised (at most {REF_KEY_MAX_LENGTH} characters)."
+    if typed and not _KEY_SHAPE.match(key):
+        return "Use letters, digits, spaces, dots, dashes or slashes."
     return None

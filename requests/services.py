@@ -100,7 +100,7 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
     Raises when the reference is empty, when a new customer has no name, or when the name given for a
     known reference is someone else's (nothing is changed then)."""
     external_ref = external_ref.strip()
-    problem = customer_ref_problem(external_ref)
+    problem = customer_ref_problem(external_ref, typed=False)
     if problem:
         raise ExceptionRequestError(problem)
     key = customer_ref_key(external_ref)
