@@ -286,3 +286,14 @@ def test_the_release_button_works_for_a_stand_in_whose_out_of_office_ended(clien
     assert response.status_code == 302
     filed.refresh_from_db()
     assert filed.claimed_by is None
+
+
+def test_reminders_go_to_approvers_only_not_to_rows_left_behind(rep, policy, manager_low, manager_high):
+    from requests.escalation import sla_sweep
+    from requests.models import Notification
+
+    filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("200")))
+    _offboard(manager_low)
+    sla_sweep(now=filed.remind_at)
+    reminded = set(Notification.objects.filter(kind=Notification.Kind.REMINDER).values_list("user_id", flat=True))
+    assert reminded == {manager_high.pk}
