@@ -6,7 +6,8 @@ the data migration and ``seed_demo`` all read them from here.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
+from django.db.models import Q, QuerySet
 
 REPS = "Reps"
 APPROVERS = "Approvers"
@@ -104,3 +105,20 @@ def can_view_analysis(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_use_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff
+
+
+def approvers(users: QuerySet) -> QuerySet:
+    """The users among ``users`` who are approvers now: active, and holding the decide permission
+    (directly, through a group, or as superuser). An approver row of anyone else counts for nothing:
+    routing does not send them requests, and an out-of-office of theirs gives nothing."""
+    app_label, codename = DECIDE_PERMISSION.split(".")
+    decide = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    # A subquery, not joins on ``users``: a prefetch through a group's members joins the groups itself.
+    holders = users.model._default_manager.filter(
+        Q(is_superuser=True) | Q(user_permissions__in=decide) | Q(groups__permissions__in=decide)
+    )
+    return users.filter(is_active=True, pk__in=holders.values("pk"))
+
+
+def is_approver(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm(DECIDE_PERMISSION)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from policies import roles
 from policies.models import ApproverLevel, Policy, RepRight
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
 from requests.sla import Calendar
@@ -17,11 +18,17 @@ def policies_with_rules() -> QuerySet[Policy]:
         "tiers",
         "controls",
         "calendar__holidays",
-        Prefetch("approver_levels", queryset=ApproverLevel.objects.select_related("user", "group")),
-        # Routing by amount counts only active approvers: a group counts through its active members.
+        # Routing by amount counts only approvers (active, with the approver role, policies/roles.py): a row
+        # counts through its user, or through its group's members who are approvers.
+        Prefetch(
+            "approver_levels",
+            queryset=ApproverLevel.objects.select_related("user", "group").annotate(
+                user_is_approver=Exists(roles.approvers(get_user_model().objects.filter(pk=OuterRef("user_id"))))
+            ),
+        ),
         Prefetch(
             "approver_levels__group__user_set",
-            queryset=get_user_model().objects.filter(is_active=True).only("pk"),
+            queryset=roles.approvers(get_user_model().objects.all()).only("pk"),
             to_attr="active_members",
         ),
     )
@@ -29,10 +36,13 @@ def policies_with_rules() -> QuerySet[Policy]:
 
 def _active_holders(row: ApproverLevel) -> frozenset[int]:
     if row.user_id:
-        return frozenset({row.user_id}) if row.user.is_active else frozenset()
+        is_approver = getattr(row, "user_is_approver", None)
+        if is_approver is None:  # not prefetched
+            is_approver = roles.approvers(get_user_model().objects.filter(pk=row.user_id)).exists()
+        return frozenset({row.user_id}) if is_approver else frozenset()
     members = getattr(row.group, "active_members", None)
     if members is None:  # not prefetched
-        members = row.group.user_set.filter(is_active=True).only("pk")
+        members = roles.approvers(row.group.user_set.all()).only("pk")
     return frozenset(member.pk for member in members)
 
 

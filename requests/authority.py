@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
+from policies import roles
 from policies.models import ApproverLevel
 from policies.routing import money, within_authority
 from requests.models import Delegation
@@ -222,14 +223,7 @@ def effective_absent_approvers(*, delegate: AbstractBaseUser, today: date | None
     """The absent approvers whose out-of-office gives ``delegate`` something today: active, and still
     approvers (the decide permission, directly, through a group or as superuser)."""
     absent_ids = delegations_in_force(delegate=delegate, today=today).values("approver_id")
-    decide = Permission.objects.filter(content_type__app_label="requests", codename="decide_exceptionrequest")
-    return list(
-        get_user_model()
-        .objects.filter(pk__in=absent_ids, is_active=True)
-        .filter(Q(is_superuser=True) | Q(user_permissions__in=decide) | Q(groups__permissions__in=decide))
-        .distinct()
-        .order_by("pk")
-    )
+    return list(roles.approvers(get_user_model().objects.filter(pk__in=absent_ids)).order_by("pk"))
 
 
 def approver_standing(*, user: AbstractBaseUser, policy_id: int | None = None, today: date | None = None) -> Standing:
@@ -241,7 +235,8 @@ def approver_standing(*, user: AbstractBaseUser, policy_id: int | None = None, t
     holdings, group_ids = _holdings([user.pk, *(a.pk for a in absent)], policy_id=policy_id)
     return Standing(
         user_id=user.pk,
-        own=holdings[user.pk],
+        # Rows left behind by someone who is no longer an approver give them nothing (as for an absent one).
+        own=holdings[user.pk] if roles.is_approver(user) else (),
         delegated=tuple(Principal(a.pk, user_name(a), holdings[a.pk]) for a in absent),
         stands_in_for=stands_in_for,
         group_ids=tuple(sorted(group_ids)),

@@ -72,10 +72,12 @@ class _Recipients:
         if key not in self._approvers:
             User = get_user_model()
             rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
+            # Approvers only (policies/roles.py): rows left behind by someone deactivated or moved out of
+            # the approver role notify nobody, as routing counts nobody there.
             users = list(
-                User.objects.filter(is_active=True)
-                .filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
-                .distinct()
+                roles.approvers(
+                    User.objects.filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
+                ).distinct()
             )
             today = portal_today()  # the portal's calendar, as for authority (authority.py)
             delegates = User.objects.filter(

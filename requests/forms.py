@@ -7,13 +7,14 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 
 from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause, Status
+from requests.references import customer_ref_problem
 from requests.selectors import customer_for_reference
 from requests.services import FilingFacts, customer_name_conflict
 
@@ -34,15 +35,19 @@ class PolicyChoiceField(SafeModelChoiceField):
         return f"{obj.name} ({obj.problem_type.name})"
 
 
+def _valid_customer_ref(value: str) -> None:
+    problem = customer_ref_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 class ExceptionRequestForm(forms.Form):
     customer_ref = forms.CharField(
         label="Customer reference",
         max_length=64,
-        validators=[
-            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/ -]*$", "Use letters, digits, spaces, dots, dashes or slashes.")
-        ],
+        validators=[_valid_customer_ref],
         help_text="Their account or order reference. A new reference creates the customer; case, spaces and "
-        "a trailing dot or slash do not make another customer.",
+        "trailing punctuation (a dot, a slash, a comma) do not make another customer.",
     )
     customer_name = forms.CharField(
         label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."
@@ -150,6 +155,8 @@ class ExceptionRequestForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        if self._errors.pop("filing_token", None) is not None:
+            self._refuse_damaged_token()
         policy = cleaned.get("policy")
         controls = cleaned.get("waived_controls") or []
         foreign = [c for c in controls if policy is not None and c.policy_id != policy.pk]
@@ -164,6 +171,14 @@ class ExceptionRequestForm(forms.Form):
             if conflict:
                 self.add_error("customer_name", conflict)
         return cleaned
+
+    def _refuse_damaged_token(self) -> None:
+        """A one-time token that is not one (an edited page): file nothing, say so where the rep reads it
+        (a hidden field's error shows nowhere), and carry a fresh token so that filing again works."""
+        self.data = self.data.copy()
+        self.data["filing_token"] = str(uuid.uuid4())
+        if self.checks_customer_name:  # the filing form, not the preview (which files nothing anyway)
+            self.add_error(None, "This form's one-time token was damaged, so nothing was filed: check and file again.")
 
     def filing_facts(self) -> FilingFacts:
         data = self.cleaned_data

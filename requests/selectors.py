@@ -126,7 +126,7 @@ def is_policy_admin(user: AbstractBaseUser) -> bool:
 
 def visible_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
     """What a user may open: their own filings; as an approver, what reached their level
-    (now or before an escalation) or what they decided; everything for a policy admin."""
+    (now or before an escalation), what they decided or still hold a claim on; everything for a policy admin."""
     requests = ExceptionRequest.objects.all()
     if is_policy_admin(user):
         return requests
@@ -136,7 +136,8 @@ def visible_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
         reached = Exists(
             _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level__lte=OuterRef("approval_level"))
         )
-        condition |= reached | Q(decided_by=user)
+        # What they claimed stays visible, so that they can release it once it left their reach.
+        condition |= reached | Q(decided_by=user) | Q(claimed_by=user)
     return requests.filter(condition)
 
 

@@ -38,7 +38,7 @@ from requests.models import (
     Notification,
     Status,
 )
-from requests.references import customer_ref_key, names_differ
+from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import customer_for_reference, may_attach, may_remove_attachment, routing_decision_for
 
 
@@ -103,9 +103,10 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
     Raises when the reference is empty, when a new customer has no name, or when the name given for a
     known reference is someone else's (nothing is changed then)."""
     external_ref = external_ref.strip()
+    problem = customer_ref_problem(external_ref, typed=False)
+    if problem:
+        raise ExceptionRequestError(problem)
     key = customer_ref_key(external_ref)
-    if not key:
-        raise ExceptionRequestError("Give the customer's reference (letters or digits).")
     customer = Customer.objects.filter(ref_key=key).first()
     if customer is None:
         if not name.strip():
@@ -509,7 +510,10 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
     """Claim a request so colleagues see who is on it, or release one's own claim."""
     with transaction.atomic():
         request = _lock_open_request(request_id, action="claim")
-        _acting_authority(approver=approver, request=request, action="claim")
+        # Releasing one's own claim needs no authority: a claim must not stay stuck on someone whose
+        # out-of-office ended, or who left the level, since then. Claiming does.
+        if not (release and request.claimed_by_id == approver.pk):
+            _acting_authority(approver=approver, request=request, action="claim")
         if release:
             if request.claimed_by_id != approver.pk:
                 raise ExceptionRequestError("Only the approver who claimed a request releases it.")
@@ -695,6 +699,10 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         if delegation is None:
             raise ExceptionRequestError("That out-of-office is not yours.")
         today = portal_today()
+        if delegation.ends_on < today:
+            raise ExceptionRequestError(
+                f"That out-of-office already ended on {delegation.ends_on:%d %b %Y}: nothing to end."
+            )
         delegation._history_user = approver
         if delegation.starts_on >= today:
             delegation.delete()

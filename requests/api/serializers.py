@@ -54,11 +54,9 @@ class FormBackedSerializer(serializers.Serializer):
 class FilingSerializer(FormBackedSerializer):
     form_class = ExceptionRequestForm
 
-    customer_ref = serializers.RegexField(
-        _FILING["customer_ref"].validators[0].regex,
-        max_length=_FILING["customer_ref"].max_length,
-        help_text=str(_FILING["customer_ref"].help_text),
-        error_messages={"invalid": _FILING["customer_ref"].validators[0].message},
+    # The reference rule (requests.references.customer_ref_problem) is applied by the form, with its message.
+    customer_ref = serializers.CharField(
+        max_length=_FILING["customer_ref"].max_length, help_text=str(_FILING["customer_ref"].help_text)
     )
     customer_name = _text("customer_name", required=False)
     policy = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The policy's id (see /policies/).")

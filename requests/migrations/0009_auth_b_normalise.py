@@ -7,7 +7,7 @@ gets the key and the others keep an empty key, so that new filings find the olde
 
 from django.db import migrations
 
-from requests.references import customer_ref_key
+from requests.references import REF_KEY_MAX_LENGTH, customer_ref_key
 
 
 def fill_keys(apps, schema_editor) -> None:
@@ -17,7 +17,7 @@ def fill_keys(apps, schema_editor) -> None:
     # Read first, then write: SQLite gives no isolation between a cursor and writes on the same connection.
     for pk, reference in Customer.objects.order_by("pk").values_list("pk", "external_ref"):
         key = customer_ref_key(reference)
-        if key and key not in taken:
+        if key and len(key) <= REF_KEY_MAX_LENGTH and key not in taken:
             taken.add(key)
             keys[key] = pk
     changed = [Customer(pk=pk, ref_key=key) for key, pk in keys.items()]
