@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: run test venv migrate demo lint screenshots bench clean
+.PHONY: run test venv migrate demo lint screenshots bench mutate clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ lint: venv
 
 screenshots: venv
 	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py -p no:randomly
+
+# Mutation testing of the pure rule modules: `make mutate` (all three) or `make mutate ARGS=requests/sla.py`
+# (add `--with-db` to run the database tests too, `--list` to see the mutants).
+MUTATE_MODULES := policies/routing.py requests/sla.py requests/messages.py
+mutate: venv
+	@if [ -n "$(ARGS)" ]; then $(BIN)/python -m tests.mutation $(ARGS); \
+	else for m in $(MUTATE_MODULES); do $(BIN)/python -m tests.mutation $$m || exit 1; done; fi
 
 bench: venv
 	$(BIN)/python bench/queue.py
