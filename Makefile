@@ -32,6 +32,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 screenshots: venv

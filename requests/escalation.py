@@ -35,6 +35,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from exceptions_portal.bulk import insert_from_select, insert_history
+from exceptions_portal.celery import enqueue_on_commit
 from policies import roles
 from policies.models import ApproverLevel, Policy
 from policies.selectors import calendar_spec, policies_with_rules
@@ -103,8 +104,6 @@ def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
 
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
     """Email, once the batch commits, the notifications it wrote (found by their shared creation time)."""
-    from requests.tasks import send_notification_emails
-
     ids = list(
         Notification.objects.filter(request_id__in=request_ids, created_at=created_at)
         .order_by("pk")
@@ -113,7 +112,7 @@ def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
     # Chunks: a task stays well inside its time limit, and a crash loses little work (which the resend
     # job picks up anyway).
     for chunk in chunked(ids):
-        transaction.on_commit(lambda chunk=chunk: send_notification_emails.delay(chunk))
+        enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal.celery import enqueue_on_commit
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import approver_authority, calendar_spec, policies_with_rules
@@ -178,9 +179,7 @@ def exception_request_preview(
 
 def _check_review_on_commit(policy_id: int) -> None:
     """A grant may make the policy's pattern repeat: check it once the grant is committed."""
-    from policies.tasks import check_policy_review
-
-    transaction.on_commit(lambda: check_policy_review.delay(policy_id))
+    enqueue_on_commit("policies.tasks.check_policy_review", policy_id)
 
 
 def _policy_version(policy: Policy) -> int | None:
@@ -238,10 +237,8 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
 
 def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: str, text: str) -> Notification:
     """An in-app notification, emailed by a Celery task once the transaction commits."""
-    from requests.tasks import send_notification_email
-
     notification = Notification.objects.create(user=user, request=request, kind=kind, text=text[:500])
-    transaction.on_commit(lambda: send_notification_email.delay(notification.pk))
+    enqueue_on_commit("requests.tasks.send_notification_email", notification.pk)
     return notification
 
 

@@ -1,4 +1,8 @@
-"""Celery tasks: take ids, fetch, call a service. Each is safe to run twice."""
+"""Celery tasks: take ids, fetch, call a service. Each is safe to run twice.
+
+Names are pinned (``name=``): beat's schedule, queued messages and the services' ``enqueue_on_commit`` call
+tasks by these names, so moving a task must keep its name. Tasks import services; services never import tasks.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,37 @@ import logging
 from celery import shared_task
 
 from requests import services
+from requests.escalation import sla_sweep
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(name="requests.tasks.enforce_sla", acks_late=True, soft_time_limit=240, time_limit=300)
 def enforce_sla() -> str:
     """The periodic SLA sweep (beat, every SLA_SWEEP_SECONDS). Safe to run twice or at once on two workers."""
-    from requests.escalation import sla_sweep
-
     return str(sla_sweep())
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(name="requests.tasks.send_notification_emails", acks_late=True, soft_time_limit=120, time_limit=150)
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
     return sum(services.notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 @shared_task(
-    acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+    name="requests.tasks.send_notification_email",
+    acks_late=True,
+    soft_time_limit=30,
+    time_limit=45,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
 )
 def send_notification_email(notification_id: int) -> bool:
     return services.notification_email_send(notification_id=notification_id)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(name="requests.tasks.resend_unsent_emails", acks_late=True, soft_time_limit=120, time_limit=150)
 def resend_unsent_emails() -> int:
     """Beat, every few minutes: email what a crashed worker or a lost message left unsent."""
     ids = services.notification_emails_unsent()
