@@ -327,9 +327,17 @@ def _child(module: str, source: str | None, tests: list[str], var_dir: str, pure
 
 
 def _preload(pure: bool) -> None:
-    """Load pytest and its plugins once in the parent (without the project), so that each fork starts warm."""
+    """Load pytest and its plugins once in the parent (without the project), so that each fork starts warm.
+
+    With the database tests only libraries are imported: conftest.py would set Django up in the parent, with the
+    parent's VAR_DIR, and every child would share that SQLite test database.
+    """
     import pytest
 
+    if not pure:
+        import django.test  # noqa: F401
+
+        return
     saved = os.dup(1), os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -339,8 +347,6 @@ def _preload(pure: bool) -> None:
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
-    if not pure:
-        import django.test  # noqa: F401
 
 
 def _pytest_options(pure: bool) -> list[str]:
