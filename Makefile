@@ -11,7 +11,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes --no-deps
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 PORT ?= 8000
 
-.PHONY: run test venv venv-run lock migrate demo lint screenshots bench clean
+.PHONY: run test venv venv-run lock migrate demo lint screenshots bench mutate clean
 
 $(RUN_STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,10 +55,18 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 screenshots: venv
 	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py -p no:randomly
+
+# Mutation testing of the pure rule modules: `make mutate` (all three) or `make mutate ARGS=requests/sla.py`
+# (add `--with-db` to run the database tests too, `--list` to see the mutants).
+MUTATE_MODULES := policies/routing.py requests/sla.py requests/messages.py
+mutate: venv
+	@if [ -n "$(ARGS)" ]; then $(BIN)/python -m tests.mutation $(ARGS); \
+	else for m in $(MUTATE_MODULES); do $(BIN)/python -m tests.mutation $$m || exit 1; done; fi
 
 bench: venv
 	$(BIN)/python bench/queue.py

@@ -6,6 +6,13 @@ stops with "Unrecoverable error" (seen in tests/test_worker_integration.py when 
 killed and another took over). Here a message is written to a hidden temporary name and
 renamed into place, which is atomic on POSIX, and a damaged file is skipped with a warning
 instead of stopping the worker. Registered for ``filesystem://`` URLs in celery.py.
+
+Upstream: celery/kombu#1551 ("JSON decode error 'Expecting value: line 1 column 1 (char 0)'", an empty or
+damaged message file stops the consumer), open when this was written. The patch overrides the transport's
+private methods (``Channel._put`` and ``Channel._get``), which kombu may change in any release: that is why
+requirements.txt pins kombu to the minor version the worker tests ran against (tests/test_broker.py and
+tests/test_worker_integration.py). Upgrade kombu only together with a run of those tests, and drop this module
+once upstream writes atomically.
 """
 
 from __future__ import annotations

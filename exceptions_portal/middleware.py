@@ -1,7 +1,9 @@
 """Show times in each person's own time zone.
 
 The browser reports its IANA time zone in the ``tz`` cookie (static/portal/timezone.js);
-an unknown or missing value falls back to the portal's TIME_ZONE.
+an unknown or missing value falls back to the portal's TIME_ZONE. The zone is active for
+the request only: afterwards the thread is back on TIME_ZONE, so whatever the thread runs
+next (the next test, a thread-pool job) does not inherit the last reader's zone.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ class BrowserTimezoneMiddleware:
             timezone.activate(zone)
         else:
             timezone.deactivate()
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 # Browser features the portal never uses: no page of it (nor a script smuggled into one) may ask for them.

@@ -14,7 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import DigestLog, Policy, ReviewFlag
+from requests import webhooks
 from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest, Notification
+from requests.services import notify, system_user
 
 
 class PolicyError(Exception):
@@ -34,9 +36,6 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
     Exceptions granted before the policy's last review do not count again: "kept as is" must not
     be undone by the very requests that were reviewed.
     """
-    from requests import webhooks
-    from requests.services import notify, system_user
-
     now = now or timezone.now()
     with transaction.atomic():
         policy = Policy.objects.select_for_update(of=("self",)).select_related("owner").get(pk=policy_id)

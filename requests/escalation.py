@@ -27,21 +27,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from exceptions_portal.bulk import insert_from_select, insert_history
-from policies import roles
-from policies.models import ApproverLevel, Policy
+from exceptions_portal.celery import enqueue_on_commit
+from policies.models import Policy
 from policies.routing import approval_level_for
 from policies.selectors import calendar_spec, policies_with_rules, policy_spec
 from requests import sla, webhooks
-from requests.authority import portal_today
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
+from requests.selectors import Recipients as _Recipients
 from requests.services import chunked, system_user
 
 logger = logging.getLogger(__name__)
@@ -60,55 +59,8 @@ class SweepReport:
         )
 
 
-class _Recipients:
-    """Who to tell, looked up once per policy and level within a batch, not once per request."""
-
-    def __init__(self) -> None:
-        self._approvers: dict[tuple[int, int], list[AbstractBaseUser]] = {}
-        self._admins: list[AbstractBaseUser] | None = None
-
-    def approvers(self, policy_id: int, level: int) -> list[AbstractBaseUser]:
-        key = (policy_id, level)
-        if key not in self._approvers:
-            User = get_user_model()
-            rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
-            # Approvers only (policies/roles.py): rows left behind by someone deactivated or moved out of
-            # the approver role notify nobody, as routing counts nobody there.
-            users = list(
-                roles.approvers(
-                    User.objects.filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
-                ).distinct()
-            )
-            today = portal_today()  # the portal's calendar, as for authority (authority.py)
-            delegates = User.objects.filter(
-                is_active=True,
-                delegations_in__approver__in=users,
-                delegations_in__starts_on__lte=today,
-                delegations_in__ends_on__gte=today,
-            ).distinct()
-            self._approvers[key] = _unique([*users, *delegates])
-        return self._approvers[key]
-
-    def policy_admins(self, policy: Policy) -> list[AbstractBaseUser]:
-        if self._admins is None:
-            self._admins = list(
-                get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct()
-            )
-        owner = [policy.owner] if policy.owner_id and policy.owner.is_active else []
-        return _unique([*owner, *self._admins])
-
-
-def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
-    seen: dict[int, AbstractBaseUser] = {}
-    for user in users:
-        seen.setdefault(user.pk, user)
-    return list(seen.values())
-
-
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
     """Email, once the batch commits, the notifications it wrote (found by their shared creation time)."""
-    from requests.tasks import send_notification_emails
-
     ids = list(
         Notification.objects.filter(request_id__in=request_ids, created_at=created_at)
         .order_by("pk")
@@ -117,7 +69,7 @@ def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
     # Chunks: a task stays well inside its time limit, and a crash loses little work (which the resend
     # job picks up anyway).
     for chunk in chunked(ids):
-        transaction.on_commit(lambda chunk=chunk: send_notification_emails.delay(chunk))
+        enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:

@@ -13,10 +13,18 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from policies import roles
 from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
-from requests.authority import Standing, approver_standing, authority_phrase, decision_authority, user_name
+from requests.authority import (
+    Standing,
+    approver_standing,
+    authority_phrase,
+    decision_authority,
+    portal_today,
+    user_name,
+)
 from requests.models import (
     DECIDED_STATUSES,
     OPEN_STATUSES,
@@ -498,3 +506,48 @@ def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
 def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
     """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
     return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))
+
+
+class Recipients:
+    """Who to tell (the SLA sweep, a withdrawal), looked up once per policy and level within a batch, not once per request."""
+
+    def __init__(self) -> None:
+        self._approvers: dict[tuple[int, int], list[AbstractBaseUser]] = {}
+        self._admins: list[AbstractBaseUser] | None = None
+
+    def approvers(self, policy_id: int, level: int) -> list[AbstractBaseUser]:
+        key = (policy_id, level)
+        if key not in self._approvers:
+            User = get_user_model()
+            rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
+            # Approvers only (policies/roles.py): rows left behind by someone deactivated or moved out of
+            # the approver role notify nobody, as routing counts nobody there.
+            users = list(
+                roles.approvers(
+                    User.objects.filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
+                ).distinct()
+            )
+            today = portal_today()  # the portal's calendar, as for authority (authority.py)
+            delegates = User.objects.filter(
+                is_active=True,
+                delegations_in__approver__in=users,
+                delegations_in__starts_on__lte=today,
+                delegations_in__ends_on__gte=today,
+            ).distinct()
+            self._approvers[key] = unique_users([*users, *delegates])
+        return self._approvers[key]
+
+    def policy_admins(self, policy: Policy) -> list[AbstractBaseUser]:
+        if self._admins is None:
+            self._admins = list(
+                get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct()
+            )
+        owner = [policy.owner] if policy.owner_id and policy.owner.is_active else []
+        return unique_users([*owner, *self._admins])
+
+
+def unique_users(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
+    seen: dict[int, AbstractBaseUser] = {}
+    for user in users:
+        seen.setdefault(user.pk, user)
+    return list(seen.values())

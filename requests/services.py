@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal.celery import enqueue_on_commit
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import calendar_spec, policies_with_rules
@@ -39,7 +40,13 @@ from requests.models import (
     Status,
 )
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
-from requests.selectors import customer_for_reference, may_attach, may_remove_attachment, routing_decision_for
+from requests.selectors import (
+    Recipients,
+    customer_for_reference,
+    may_attach,
+    may_remove_attachment,
+    routing_decision_for,
+)
 
 
 class ExceptionRequestError(Exception):
@@ -254,9 +261,7 @@ def exception_request_preview(
 
 def _check_review_on_commit(policy_id: int) -> None:
     """A grant may make the policy's pattern repeat: check it once the grant is committed."""
-    from policies.tasks import check_policy_review
-
-    transaction.on_commit(lambda: check_policy_review.delay(policy_id))
+    enqueue_on_commit("policies.tasks.check_policy_review", policy_id)
 
 
 def _policy_version(policy: Policy) -> int | None:
@@ -314,10 +319,8 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
 
 def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: str, text: str) -> Notification:
     """An in-app notification, emailed by a Celery task once the transaction commits."""
-    from requests.tasks import send_notification_email
-
     notification = Notification.objects.create(user=user, request=request, kind=kind, text=text[:500])
-    transaction.on_commit(lambda: send_notification_email.delay(notification.pk))
+    enqueue_on_commit("requests.tasks.send_notification_email", notification.pk)
     return notification
 
 
@@ -655,10 +658,8 @@ def _notify_withdrawal(
 ) -> None:
     """Tell whoever had it in their queue (the level's approvers and their stand-ins, and whoever asked
     the rep a question) that it is gone."""
-    from requests.escalation import _Recipients  # the sweep's own lookup of a level's approvers
-
     recipients = (
-        list(_Recipients().approvers(request.policy_id, request.approval_level)) if request.approval_level else []
+        list(Recipients().approvers(request.policy_id, request.approval_level)) if request.approval_level else []
     )
     if also is not None and also.pk not in {user.pk for user in recipients}:
         recipients.append(also)

@@ -1,4 +1,8 @@
-"""Celery tasks: take ids, fetch, call a service. Each is safe to run twice."""
+"""Celery tasks: take ids, fetch, call a service. Each is safe to run twice.
+
+Names are pinned (``name=``): beat's schedule, queued messages and the services' ``enqueue_on_commit`` call
+tasks by these names, so moving a task must keep its name. Tasks import services; services never import tasks.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,25 @@ import logging
 from celery import shared_task
 
 from requests import services
+from requests.escalation import sla_sweep
+from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due, webhook_delivery_send
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(name="requests.tasks.enforce_sla", acks_late=True, soft_time_limit=240, time_limit=300)
 def enforce_sla() -> str:
     """The periodic SLA sweep (beat, every SLA_SWEEP_SECONDS). Safe to run twice or at once on two workers."""
-    from requests.escalation import sla_sweep
-
     return str(sla_sweep())
 
 
 # Sending tasks stop at services.EMAIL_SEND_TIME_LIMIT, which the claim timeout is derived from;
 # an SMTP call is bounded by EMAIL_TIMEOUT (settings) well inside it.
 @shared_task(
-    acks_late=True, soft_time_limit=services.EMAIL_SEND_TIME_LIMIT - 10, time_limit=services.EMAIL_SEND_TIME_LIMIT
+    name="requests.tasks.send_notification_emails",
+    acks_late=True,
+    soft_time_limit=services.EMAIL_SEND_TIME_LIMIT - 10,
+    time_limit=services.EMAIL_SEND_TIME_LIMIT,
 )
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
@@ -30,6 +37,7 @@ def send_notification_emails(notification_ids: list[int]) -> int:
 
 
 @shared_task(
+    name="requests.tasks.send_notification_email",
     acks_late=True,
     soft_time_limit=30,
     time_limit=45,
@@ -43,7 +51,7 @@ def send_notification_email(notification_id: int) -> bool:
     return services.notification_email_send(notification_id=notification_id)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(name="requests.tasks.resend_unsent_emails", acks_late=True, soft_time_limit=120, time_limit=150)
 def resend_unsent_emails() -> int:
     """Beat, every minute: email what a crashed worker or a lost message left unsent."""
     ids = services.notification_emails_unsent()
@@ -52,27 +60,21 @@ def resend_unsent_emails() -> int:
     return len(ids)
 
 
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+@shared_task(name="requests.tasks.deliver_webhook", acks_late=True, soft_time_limit=60, time_limit=90)
 def deliver_webhook(delivery_id: int) -> str:
     """Send one webhook delivery; its retries are scheduled by the service with exponential backoff."""
-    from requests.webhooks import webhook_delivery_send
-
     return webhook_delivery_send(delivery_id=delivery_id)
 
 
-@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(name="requests.tasks.deliver_webhooks", acks_late=True, soft_time_limit=240, time_limit=300)
 def deliver_webhooks(delivery_ids: list[int]) -> int:
     """Send a chunk of deliveries recorded together (enqueued after the commit that emitted them)."""
-    from requests.webhooks import webhook_delivery_send
-
     return sum(webhook_delivery_send(delivery_id=pk) == "delivered" for pk in delivery_ids)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(name="requests.tasks.retry_webhook_deliveries", acks_late=True, soft_time_limit=120, time_limit=150)
 def retry_webhook_deliveries() -> int:
     """Beat, every minute: deliveries whose retry is due, or whose task a lost message or a crash dropped."""
-    from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due
-
     ids = webhook_deliveries_due()
     for chunk in services.chunked(ids, ENQUEUE_CHUNK):
         deliver_webhooks.delay(chunk)

@@ -35,6 +35,8 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from exceptions_portal.celery import enqueue_on_commit as celery_enqueue_on_commit
+from exceptions_portal.celery import task_named
 from policies import roles
 from policies.models import Policy
 from requests.api_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookFormat
@@ -262,12 +264,12 @@ def _record(deliveries: list[WebhookDelivery]) -> int:
 
 
 def enqueue_on_commit(delivery_ids: list[int]) -> None:
-    from requests.tasks import deliver_webhooks
-
     for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):
-        chunk = delivery_ids[start : start + ENQUEUE_CHUNK]
-        transaction.on_commit(lambda chunk=chunk: deliver_webhooks.delay(chunk))
+        celery_enqueue_on_commit("requests.tasks.deliver_webhooks", delivery_ids[start : start + ENQUEUE_CHUNK])
 
+
+# The longest countdown given to the broker; below CELERY_VISIBILITY_TIMEOUT (settings, 720 s by default).
+RETRY_COUNTDOWN_MAX = 300
 
 # Sending
 
@@ -375,9 +377,10 @@ def webhook_delivery_send(*, delivery_id: int, now: datetime | None = None) -> s
         return "failed"
     wait = backoff_seconds(attempts)
     release.update(**fields, next_attempt_at=now + timedelta(seconds=wait), claimed_at=None)
-    from requests.tasks import deliver_webhook
-
-    deliver_webhook.apply_async((delivery_id,), countdown=wait)
+    # No countdown may outlast the broker's visibility timeout (Redis would deliver it again): a later
+    # retry is left to the beat job, which sends every delivery whose next_attempt_at has come.
+    if wait <= RETRY_COUNTDOWN_MAX:
+        task_named("requests.tasks.deliver_webhook").apply_async((delivery_id,), countdown=wait)
     return "retry"
 
 
@@ -406,9 +409,7 @@ def _next_in_line(delivery: WebhookDelivery) -> None:
         .first()
     )
     if following is not None:
-        from requests.tasks import deliver_webhook
-
-        deliver_webhook.delay(following)
+        task_named("requests.tasks.deliver_webhook").delay(following)
 
 
 def _count_failure(endpoint: WebhookEndpoint) -> None:

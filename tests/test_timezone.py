@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.urls import reverse
+from django.utils import timezone
 
 from requests.services import exception_request_file
 from tests.conftest import facts
@@ -37,3 +38,11 @@ def test_unknown_time_zone_falls_back_to_the_portals(client, rep, policy, settin
     page = client.get(reverse("requests:detail", args=[filed.pk])).text
     assert settings.TIME_ZONE == "Europe/London"
     assert "1 Jul 2026, 11:00" in page  # British Summer Time
+
+
+def test_the_browsers_time_zone_does_not_outlive_the_request(client, rep, settings):
+    # It used to stay active on the thread, so a later test's timezone.localdate() read the last reader's date.
+    client.force_login(rep)
+    client.cookies["tz"] = "Pacific/Honolulu"
+    assert client.get(reverse("requests:mine")).status_code == 200
+    assert timezone.get_current_timezone_name() == settings.TIME_ZONE
