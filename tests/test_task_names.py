@@ -25,6 +25,9 @@ TASK_NAMES = [
     "policies.tasks.check_policy_review",
     "policies.tasks.nightly_review_sweep",
     "policies.tasks.weekly_digest",
+    "requests.tasks.deliver_webhook",
+    "requests.tasks.deliver_webhooks",
+    "requests.tasks.retry_webhook_deliveries",
 ]
 
 
@@ -33,8 +36,10 @@ def enqueued_names() -> set[str]:
     names = set()
     for path in [*ROOT.glob("policies/**/*.py"), *ROOT.glob("requests/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "enqueue_on_commit":
-                names.add(node.args[0].value)
+            called = getattr(node.func, "id", "") if isinstance(node, ast.Call) else ""
+            if called in ("enqueue_on_commit", "celery_enqueue_on_commit", "task_named") and node.args:
+                if isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                    names.add(node.args[0].value)
     return names
 
 
