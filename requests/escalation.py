@@ -50,12 +50,14 @@ class SweepReport:
     reminded: list[str] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)
     alerted: list[str] = field(default_factory=list)
+    timers: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{len(self.reminded)} reminder(s), {len(self.escalated)} escalation(s), "
             f"{len(self.alerted)} top-level alert(s)"
         )
+        return f"{text}, {self.timers} timer(s) set" if self.timers else text
 
 
 class _Recipients:
@@ -353,6 +355,10 @@ def escalate_batch(
             escalated += ids
             report.escalated += [row.reference for row in rows]
         moves.write(now=now)
+        if escalated:
+            # A short SLA can put the new deadline or reminder before the next sweep.
+            rows = ExceptionRequest.objects.filter(pk__in=escalated)
+            sla_checks_schedule(upcoming_moments(rows, now=now), now=now)
         actor = system_user().pk
         _record(
             escalated,
@@ -383,6 +389,52 @@ def escalate_batch(
         return len(breached)
 
 
+# Timers closer together than this are merged into one check (rounded up, never early).
+TIMER_RESOLUTION = timedelta(milliseconds=100)
+# The most timers one look-ahead schedules: a burst beyond it is left to the sweeps.
+TIMER_LIMIT = 2000
+
+
+def _horizon() -> timedelta:
+    return timedelta(seconds=settings.SLA_SWEEP_SECONDS)
+
+
+def sla_checks_schedule(moments: list[datetime | None], *, now: datetime) -> list[float]:
+    """Once the transaction commits, schedule a precise check at each deadline or reminder of ``moments``
+    that falls before the next sweep (a countdown never longer than the sweep interval). The check is the
+    sweep itself, so an early, late, duplicated or lost timer changes nothing: the sweep stays the backstop."""
+    from requests.tasks import sla_check
+
+    countdowns = sla.timer_countdowns(moments, now=now, horizon=_horizon(), resolution=TIMER_RESOLUTION)
+    if countdowns:
+        # The countdowns count from ``now``; the commit may come a little later, so each is shortened
+        # by the time gone (a timer a few milliseconds early finds nothing and the next one does it).
+        def publish() -> None:
+            gone = (timezone.now() - now).total_seconds()
+            for countdown in countdowns:
+                left = max(0.0, countdown - gone)
+                sla_check.apply_async(countdown=left, expires=left + _horizon().total_seconds())
+
+        transaction.on_commit(publish)
+    return countdowns
+
+
+def upcoming_moments(rows: QuerySet[ExceptionRequest], *, now: datetime) -> list[datetime]:
+    """The deadlines and pending reminders of ``rows`` that fall before the next sweep, soonest first."""
+    until = now + _horizon()
+    due = (
+        rows.filter(open_due_at__gt=now, open_due_at__lte=until, alerted_at__isnull=True)
+        .order_by("open_due_at")
+        .values_list("open_due_at", flat=True)[:TIMER_LIMIT]
+    )
+    remind = (
+        rows.filter(status__in=OPEN_STATUSES, reminder_sent_at__isnull=True, remind_at__gt=now, remind_at__lte=until)
+        .order_by("remind_at")
+        .values_list("remind_at", flat=True)[:TIMER_LIMIT]
+    )
+    return [*due, *remind]
+
+
 def sla_sweep(*, now: datetime | None = None, batch_size: int | None = None) -> SweepReport:
     """One sweep: escalations first (they matter most), then reminders, in bounded batches."""
     now = now or timezone.now()
@@ -398,4 +450,15 @@ def sla_sweep(*, now: datetime | None = None, batch_size: int | None = None) -> 
         pass
     if report.reminded or report.escalated or report.alerted:
         logger.info("SLA sweep at %s: %s", now.isoformat(), report)
+    return report
+
+
+def sla_sweep_and_look_ahead(*, now: datetime | None = None) -> SweepReport:
+    """The periodic sweep, then a precise check scheduled at each deadline and reminder before the next one."""
+    now = now or timezone.now()
+    report = sla_sweep(now=now)
+    look_ahead = timezone.now()
+    report.timers = len(
+        sla_checks_schedule(upcoming_moments(ExceptionRequest.objects.all(), now=look_ahead), now=look_ahead)
+    )
     return report

@@ -157,6 +157,8 @@ def exception_request_file(
         request.reference = reference
         if request.status == Status.GRANTED:
             _check_review_on_commit(policy.pk)
+        else:
+            _check_sla_on_time(request, now=now)
     return request
 
 
@@ -181,6 +183,14 @@ def _check_review_on_commit(policy_id: int) -> None:
     from policies.tasks import check_policy_review
 
     transaction.on_commit(lambda: check_policy_review.delay(policy_id))
+
+
+def _check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:
+    """A deadline or reminder set or moved to before the next sweep gets a precise check at that moment."""
+    from requests.escalation import sla_checks_schedule
+
+    remind_at = request.remind_at if request.reminder_sent_at is None else None
+    sla_checks_schedule([request.due_at, remind_at], now=now)
 
 
 def _policy_version(policy: Policy) -> int | None:
@@ -527,6 +537,7 @@ def exception_request_answer(
         request._history_date = now
         request._change_reason = f"Rep answered: back in the queue, due {_when(request.due_at)}"
         request.save()
+        _check_sla_on_time(request, now=now)
         if request.info_requested_by is not None:
             notify(
                 user=request.info_requested_by,

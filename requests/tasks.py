@@ -14,6 +14,16 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
 def enforce_sla() -> str:
     """The periodic SLA sweep (beat, every SLA_SWEEP_SECONDS). Safe to run twice or at once on two workers."""
+    from requests.escalation import sla_sweep_and_look_ahead
+
+    return str(sla_sweep_and_look_ahead())
+
+
+# The name is pinned: messages already waiting in a broker name the task, so a refactor must not orphan them.
+@shared_task(name="requests.tasks.sla_check", acks_late=True, soft_time_limit=240, time_limit=300)
+def sla_check() -> str:
+    """A precise timer at a deadline or reminder (escalation.sla_checks_schedule). It runs the sweep's own
+    locked code, so an early, late or duplicated timer changes nothing, and a lost one is the next sweep's."""
     from requests.escalation import sla_sweep
 
     return str(sla_sweep())
