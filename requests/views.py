@@ -170,10 +170,16 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
     filters = QueueFilterForm(request.GET or None)
-    rows = selectors.queue_for(user=request.user)
-    if filters.is_valid():
-        rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
-    page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
+    queue = selectors.approver_queue(user=request.user)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    now = timezone.now()
+
+    def in_order(size: int):
+        return selectors.queue_filtered(queue.in_order(size), **chosen, now=now)
+
+    counted = selectors.queue_filtered(queue.counted, **chosen, now=now)
+    paginator = CappedPaginator(counted, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD, in_order=in_order)
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
