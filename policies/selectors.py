@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
-from policies.models import ApproverLevel, Policy, RepRight
+from policies.models import ApproverLevel, Policy, RepRight, RulesVersion
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
 from requests.sla import Calendar
 
@@ -20,6 +20,31 @@ def policies_with_rules() -> QuerySet[Policy]:
         "calendar__holidays",
         Prefetch("approver_levels", queryset=ApproverLevel.objects.select_related("user", "group")),
     )
+
+
+# This process's policies with their rules, each under the rules version it was read at.
+_RULES_CACHE: dict[int, tuple[str, Policy]] = {}
+
+
+def policy_with_rules(policy_id: int) -> Policy | None:
+    """One policy with everything routing needs: one query while the rules are unchanged.
+
+    Kept per process under the rules version (``RulesVersion``, given a new stamp by any change an admin
+    makes, policies.signals), read first: rules changed after that read are cached under the old stamp and
+    read again at the next request. The policy's latest history row (the version a grant records) comes
+    with it. Callers must not change the returned object.
+    """
+    stamp = RulesVersion.objects.filter(pk=1).values_list("stamp", flat=True).first()
+    cached = _RULES_CACHE.get(policy_id)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    policy = policies_with_rules().filter(pk=policy_id).first()
+    if policy is None:
+        return None
+    policy.latest_history_id = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+    if stamp is not None:
+        _RULES_CACHE[policy_id] = (stamp, policy)
+    return policy
 
 
 def policy_spec(policy: Policy) -> PolicySpec:

@@ -14,14 +14,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
-from policies.selectors import approver_authority, calendar_spec, policies_with_rules
+from policies.selectors import approver_authority, calendar_spec, policies_with_rules, policy_with_rules
 from requests import messages as customer_messages
 from requests import sla
 from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, Notification, Status
@@ -92,7 +92,7 @@ def exception_request_file(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        policy = policies_with_rules().filter(pk=facts.policy_id).first()
+        policy = policy_with_rules(facts.policy_id)
         if policy is None:
             raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
         customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name)
@@ -104,7 +104,12 @@ def exception_request_file(
             transaction.set_rollback(True)
             raise FilingRefused(decision.reasons)
 
+        # The reference comes from the primary key, so it is unique under concurrent filing without a
+        # counter table; taking the key first puts it in the INSERT and its creation history row alike.
+        request_id = _next_request_id()
         request = ExceptionRequest(
+            pk=request_id,
+            reference=f"EX-{now.year}-{request_id:06d}",
             customer=customer,
             policy=policy,
             rep=rep,
@@ -147,14 +152,7 @@ def exception_request_file(
         request.routing_reasons = reasons
         request._history_user = rep
         request._history_date = now  # the trail shows when it happened, also for back-dated demo data
-        request.save()
-        # The human reference comes from the primary key, so it is unique under
-        # concurrent filing without a counter table. Set on the row and on its
-        # creation history entry alike, so that the trail shows one creation.
-        reference = f"EX-{now.year}-{request.pk:06d}"
-        ExceptionRequest.objects.filter(pk=request.pk).update(reference=reference)
-        request.history.filter(history_type="+").update(reference=reference)
-        request.reference = reference
+        request.save(force_insert=True)
         if request.status == Status.GRANTED:
             _check_review_on_commit(policy.pk)
         else:
@@ -194,8 +192,22 @@ def _check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:
 
 
 def _policy_version(policy: Policy) -> int | None:
-    latest = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
-    return latest
+    if hasattr(policy, "latest_history_id"):  # read with the policy's rules (policy_with_rules)
+        return policy.latest_history_id
+    return policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+
+
+def _next_request_id() -> int:
+    """The next request's primary key, taken before its INSERT."""
+    table = connection.ops.quote_name(ExceptionRequest._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [ExceptionRequest._meta.db_table])
+        else:
+            # SQLite: the filing transaction holds the database's write lock from its start (IMMEDIATE
+            # transactions), so no other writer can take this number before the INSERT.
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
+        return cursor.fetchone()[0]
 
 
 def draft_grant_message(request: ExceptionRequest, *, rep: AbstractBaseUser) -> str:
