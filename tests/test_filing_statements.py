@@ -69,3 +69,13 @@ def test_a_filing_post_runs_a_fixed_number_of_statements(client, rep, policy, dj
             response = client.post(reverse("requests:new"), form_data(policy, customer_ref=ref, amount=amount))
         assert response.status_code == 302
     assert ExceptionRequest.objects.count() == 3
+
+
+def test_the_form_offers_the_active_policies_when_shown(client, rep, policy, problem_type):
+    from tests.conftest import make_policy
+
+    make_policy(problem_type, name="Old rule", active=False)
+    client.force_login(rep)
+    page = client.get(reverse("requests:new")).text
+    assert f'<option value="{policy.pk}">Return window (Returns)</option>' in page
+    assert "Old rule (Returns)" not in page
