@@ -105,3 +105,18 @@ def test_an_early_late_or_duplicated_timer_changes_nothing(rep, policy, publishe
     assert (request.status, request.approval_level, request.breached_level) == (Status.ESCALATED, 2, 1)
     assert Escalation.objects.filter(request=request).count() == 1
     assert request.history.filter(history_change_reason__startswith="SLA breach").count() == 1
+
+
+def test_an_escalation_whose_new_deadline_falls_before_the_next_sweep_sets_its_timers(
+    rep, policy, settings, published, django_capture_on_commit_callbacks
+):
+    settings.SLA_SWEEP_SECONDS = 300
+    policy.sla_minutes = 2
+    policy.save()
+    request = file_pending(rep, policy, FILED)
+    due = request.due_at
+    with time_machine.travel(due, tick=False), django_capture_on_commit_callbacks(execute=True):
+        sla_check.apply()
+    request.refresh_from_db()
+    assert (request.status, request.approval_level, request.due_at) == (Status.ESCALATED, 2, due + 120 * SECOND)
+    assert countdowns(published) == pytest.approx([90.0, 120.0])  # level 2's reminder and deadline
