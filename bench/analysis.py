@@ -4,7 +4,7 @@ Usage (from the project root):
 
     .venv/bin/python bench/analysis.py                              # SQLite, 100,000 requests
     .venv/bin/python bench/analysis.py --count 10000 --repeat 3     # smaller and quicker
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/analysis.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/analysis.py [--count 1000000]
                                                                     # PostgreSQL, database portal_bench
 
 The script works on its own throwaway database, never on the developer's (``bench/_common.py``): a SQLite
@@ -16,8 +16,11 @@ admin, 2,000 customers and ``--count`` exception requests filed over the last 36
 causes, statuses, decision times and SLA breaches (with their escalation trail), and a few review flags.
 Then, logged in as the policy admin, it renders GET /policies/analysis/?period=365 through the test client
 and prints the median render time, the SQL query count, the slowest queries, and the time of the CSV export
-of the requests. It prints figures, it asserts nothing. The people, policies and requests are its own (tiers,
-reps, decisions and breaches that the other benchmarks do not need); the database set-up is shared.
+of the requests, then exports again in a process of its own (DEBUG off) and prints that process's peak RSS
+before and after the export (constant memory: the rows stream through a server-side cursor). On PostgreSQL
+the requests are written by COPY (``--count 1000000`` seeds in minutes). It prints figures, it asserts
+nothing. The people, policies and requests are its own (tiers, reps, decisions and breaches that the other
+benchmarks do not need); the database set-up is shared.
 """
 
 from __future__ import annotations
@@ -335,11 +338,63 @@ def make_request(*, number: int, cast: Cast, rng: random.Random, now: datetime) 
     return request, escalations
 
 
-def seed_requests(*, count: int, cast: Cast, rng: random.Random, now: datetime, chunk: int = 5_000) -> int:
-    """Insert ``count`` requests and their escalation rows in chunks; returns how many escalations."""
-    from django.db import transaction
+def _copy_rows(model: Any, objects: list[Any]) -> None:
+    """PostgreSQL's COPY FROM STDIN for model instances (ids included): ten times bulk_create's pace."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not getattr(f, "generated", False)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for obj in objects:
+            copy.write_row(
+                [
+                    f.get_db_prep_save(f.pre_save(obj, add=True), connection)
+                    if not f.is_relation
+                    else getattr(obj, f.attname)
+                    for f in fields
+                ]
+            )
+
+
+def seed_requests_by_copy(*, count: int, cast: Cast, rng: random.Random, now: datetime, chunk: int = 20_000) -> int:
+    """PostgreSQL: the same rows as seed_requests, written by COPY with ids taken up front."""
+    from django.db import connection, transaction
 
     from requests.models import Escalation, ExceptionRequest
+
+    escalation_count, escalation_id = 0, 0
+    with transaction.atomic():
+        for start in range(0, count, chunk):
+            built = [
+                make_request(number=n, cast=cast, rng=rng, now=now) for n in range(start, min(count, start + chunk))
+            ]
+            escalations = []
+            for offset, (request, steps) in enumerate(built):
+                request.pk = start + offset + 1
+                for step in steps:
+                    escalation_id += 1
+                    escalations.append(Escalation(pk=escalation_id, request_id=request.pk, **step))
+            _copy_rows(ExceptionRequest, [request for request, _ in built])
+            _copy_rows(Escalation, escalations)
+            escalation_count += len(escalations)
+            progress(f"  ... {min(count, start + chunk):,} requests (COPY)")
+        with connection.cursor() as cursor:
+            for model, last in ((ExceptionRequest, count), (Escalation, escalation_id)):
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [model._meta.db_table, max(last, 1)]
+                )
+    return escalation_count
+
+
+def seed_requests(*, count: int, cast: Cast, rng: random.Random, now: datetime, chunk: int = 5_000) -> int:
+    """Insert ``count`` requests and their escalation rows in chunks; returns how many escalations."""
+    from django.db import connection, transaction
+
+    from requests.models import Escalation, ExceptionRequest
+
+    if connection.vendor == "postgresql":
+        return seed_requests_by_copy(count=count, cast=cast, rng=rng, now=now)
 
     escalation_count = 0
     with transaction.atomic():
@@ -437,6 +492,46 @@ def slowest_queries(runs: list[Run], limit: int = 5) -> list[tuple[float, str]]:
             sql.setdefault(position, query["sql"])
     medians = [(statistics.median(times), sql[position]) for position, times in by_position.items()]
     return sorted(medians, key=lambda item: item[0], reverse=True)[:limit]
+
+
+EXPORT_RSS_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, os.environ["BENCH_ROOT"])
+import django
+django.setup()
+from django.conf import settings
+settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+settings.DEBUG = False  # DEBUG would keep every query in memory
+from django.contrib.auth import get_user_model
+from django.test import Client
+client = Client()
+client.force_login(get_user_model().objects.get(username=os.environ["BENCH_ADMIN"]))
+client.get("/")  # the connection and the session, outside the export's figure
+def peak_kib():
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would start at this benchmark's own size.
+    with open(f"/proc/{os.getpid()}/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+before = peak_kib()
+started = time.perf_counter()
+response = client.get(os.environ["BENCH_URL"])
+size = sum(map(len, response.streaming_content))
+seconds = time.perf_counter() - started
+print(before, peak_kib(), size, seconds)
+"""
+
+
+def export_peak_rss(username: str) -> tuple[float, float, int, float]:
+    """The CSV export in a process of its own: its peak RSS before and after (MiB), bytes, seconds."""
+    import subprocess
+
+    env = {**os.environ, "BENCH_ROOT": str(ROOT), "BENCH_ADMIN": username, "BENCH_URL": EXPORT_URL}
+    result = subprocess.run(
+        [sys.executable, "-c", EXPORT_RSS_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        raise SystemExit(f"the export process failed:\n{result.stderr[-3000:]}")
+    before, after, size, seconds = result.stdout.split()[-4:]
+    return int(before) / 1024, int(after) / 1024, int(size), float(seconds)
 
 
 def load_average() -> str:
@@ -548,12 +643,18 @@ def run(args: argparse.Namespace) -> None:
     for seconds, sql in slowest_queries(exports, limit=3):
         print(f"    {seconds * 1000:8.1f} ms  {short_sql(sql, 200)}")
 
+    rss_before, rss_peak, rss_size, rss_seconds = export_peak_rss(cast.admin.username)
+    print(
+        f"  in a process of its own (DEBUG off): {rss_seconds:.2f} s, {rss_size / 1024 / 1024:.1f} MiB; peak RSS "
+        f"{rss_peak:.0f} MiB ({rss_before:.0f} MiB before the export)"
+    )
+
     print(f"\n### Analysis page, last 365 days ({engine})\n")
-    print("| Engine | Requests | Median page time | SQL queries | CSV export (requests) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| Engine | Requests | Median page time | SQL queries | CSV export (requests) | export's peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|")
     print(
         f"| {engine} | {args.count:,} | {page_median * 1000:.0f} ms | {queries} | "
-        f"{export_median:.2f} s ({in_period:,} rows) |"
+        f"{export_median:.2f} s ({in_period:,} rows) | {rss_peak:.0f} MiB ({rss_before:.0f} before) |"
     )
     print(
         f"\nMedian of {args.repeat} renders after 1 warm-up, Django test client in one process, DEBUG on, "

@@ -411,3 +411,13 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.owner} (week of {self.week_start})"
+
+
+class RulesVersion(models.Model):
+    """One row whose stamp changes whenever anything routing reads changes (policies.signals), so that each
+    process may keep a policy with its rules until then (selectors.policy_with_rules)."""
+
+    stamp = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"Policy rules version {self.stamp}"

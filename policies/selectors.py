@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from policies import roles
-from policies.models import ApproverLevel, Policy, RepRight
+from policies.models import ApproverLevel, Policy, RepRight, RulesVersion
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
 from requests.sla import Calendar
 
@@ -44,6 +44,31 @@ def _active_holders(row: ApproverLevel) -> frozenset[int]:
     if members is None:  # not prefetched
         members = roles.approvers(row.group.user_set.all()).only("pk")
     return frozenset(member.pk for member in members)
+
+
+# This process's policies with their rules, each under the rules version it was read at.
+_RULES_CACHE: dict[int, tuple[str, Policy]] = {}
+
+
+def policy_with_rules(policy_id: int) -> Policy | None:
+    """One policy with everything routing needs: one query while the rules are unchanged.
+
+    Kept per process under the rules version (``RulesVersion``, given a new stamp by any change an admin
+    makes, policies.signals), read first: rules changed after that read are cached under the old stamp and
+    read again at the next request. The policy's latest history row (the version a grant records) comes
+    with it. Callers must not change the returned object.
+    """
+    stamp = RulesVersion.objects.filter(pk=1).values_list("stamp", flat=True).first()
+    cached = _RULES_CACHE.get(policy_id)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    policy = policies_with_rules().filter(pk=policy_id).first()
+    if policy is None:
+        return None
+    policy.latest_history_id = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+    if stamp is not None:
+        _RULES_CACHE[policy_id] = (stamp, policy)
+    return policy
 
 
 def policy_spec(policy: Policy) -> PolicySpec:

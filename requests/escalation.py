@@ -41,7 +41,13 @@ from policies.selectors import calendar_spec, policies_with_rules, policy_spec
 from requests import sla, webhooks
 from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
 from requests.selectors import Recipients as _Recipients
-from requests.services import chunked, system_user
+from requests.services import (  # noqa: F401  (TIMER_RESOLUTION: the timers' grid, for tests)
+    TIMER_RESOLUTION,
+    chunked,
+    sla_checks_schedule,
+    sla_timer_horizon,
+    system_user,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +57,14 @@ class SweepReport:
     reminded: list[str] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)
     alerted: list[str] = field(default_factory=list)
+    timers: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{len(self.reminded)} reminder(s), {len(self.escalated)} escalation(s), "
             f"{len(self.alerted)} top-level alert(s)"
         )
+        return f"{text}, {self.timers} timer(s) set" if self.timers else text
 
 
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
@@ -323,6 +331,10 @@ def escalate_batch(
             escalated += ids
             report.escalated += [row.reference for row in rows]
         moves.write(now=now)
+        if escalated:
+            # A short SLA can put the new deadline or reminder before the next sweep.
+            rows = ExceptionRequest.objects.filter(pk__in=escalated)
+            sla_checks_schedule(upcoming_moments(rows, now=now), now=now)
         actor = system_user().pk
         _record(
             escalated,
@@ -355,6 +367,27 @@ def escalate_batch(
         return len(breached)
 
 
+# The most timers one look-ahead schedules: a burst beyond it is left to the sweeps.
+TIMER_LIMIT = 2000
+_horizon = sla_timer_horizon
+
+
+def upcoming_moments(rows: QuerySet[ExceptionRequest], *, now: datetime) -> list[datetime]:
+    """The deadlines and pending reminders of ``rows`` that fall before the next sweep, soonest first."""
+    until = now + _horizon()
+    due = (
+        rows.filter(open_due_at__gt=now, open_due_at__lte=until, alerted_at__isnull=True)
+        .order_by("open_due_at")
+        .values_list("open_due_at", flat=True)[:TIMER_LIMIT]
+    )
+    remind = (
+        rows.filter(status__in=OPEN_STATUSES, reminder_sent_at__isnull=True, remind_at__gt=now, remind_at__lte=until)
+        .order_by("remind_at")
+        .values_list("remind_at", flat=True)[:TIMER_LIMIT]
+    )
+    return [*due, *remind]
+
+
 def sla_sweep(*, now: datetime | None = None, batch_size: int | None = None) -> SweepReport:
     """One sweep: escalations first (they matter most), then reminders, in bounded batches."""
     now = now or timezone.now()
@@ -370,4 +403,15 @@ def sla_sweep(*, now: datetime | None = None, batch_size: int | None = None) -> 
         pass
     if report.reminded or report.escalated or report.alerted:
         logger.info("SLA sweep at %s: %s", now.isoformat(), report)
+    return report
+
+
+def sla_sweep_and_look_ahead(*, now: datetime | None = None) -> SweepReport:
+    """The periodic sweep, then a precise check scheduled at each deadline and reminder before the next one."""
+    now = now or timezone.now()
+    report = sla_sweep(now=now)
+    look_ahead = timezone.now()
+    report.timers = len(
+        sla_checks_schedule(upcoming_moments(ExceptionRequest.objects.all(), now=look_ahead), now=look_ahead)
+    )
     return report

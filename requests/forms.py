@@ -99,9 +99,14 @@ class ExceptionRequestForm(forms.Form):
         # deactivated gets routing's clear "no longer active" instead of "invalid choice".
         policies = Policy.objects.select_related("problem_type").order_by("name")
         self.fields["policy"].queryset = policies
-        self.fields["policy"].widget.choices = [("", "Choose the policy…")] + [
-            (p.pk, f"{p.name} ({p.problem_type.name})") for p in policies if p.active
-        ]
+
+        # Read when the form is shown, not when a valid filing is only validated.
+        def active_choices() -> list[tuple]:
+            return [("", "Choose the policy…")] + [
+                (p.pk, f"{p.name} ({p.problem_type.name})") for p in policies if p.active
+            ]
+
+        self.fields["policy"].widget.choices = active_choices
         self.fields["waived_controls"].queryset = Control.objects.select_related("policy").order_by(
             "policy__name", "name"
         )

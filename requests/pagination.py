@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
@@ -18,9 +20,20 @@ class CappedPaginator(Paginator):
     because the count starts again from each page asked for; ``count_is_capped`` says when there may be more.
     """
 
-    def __init__(self, object_list: QuerySet, per_page: int, *, look_ahead: int = 1000) -> None:
+    def __init__(
+        self,
+        object_list: QuerySet,
+        per_page: int,
+        *,
+        look_ahead: int = 1000,
+        in_order: Callable[[int], QuerySet] | None = None,
+    ) -> None:
+        self.in_order = in_order
         super().__init__(object_list, per_page)
         self.look_ahead = look_ahead
+        # Given, object_list is only counted, and the page is read from in_order(count): the same rows,
+        # in their order, planned for a list of that size (the count is exact below the cap).
+        self.counted = object_list
         self._first_row = 0
 
     def get_page(self, number) -> Page:
@@ -36,13 +49,22 @@ class CappedPaginator(Paginator):
             self.__dict__.pop(computed, None)
         return super().get_page(number)
 
+    def _check_object_list_is_ordered(self) -> None:
+        if self.in_order is None:  # a list only counted needs no order
+            super()._check_object_list_is_ordered()
+
+    def page(self, number) -> Page:
+        if self.in_order is not None:
+            self.object_list = self.in_order(self.count)
+        return super().page(number)
+
     def rows_to_count(self) -> QuerySet:
         """The rows the count reads: up to one past the look-ahead, so that "more" is told from "exactly".
 
         Unordered, because any rows give the same count: PostgreSQL then counts a short queue with one hash
         join instead of walking every open request by deadline.
         """
-        return self.object_list.order_by()[: self._first_row + self.look_ahead + 1]
+        return self.counted.order_by()[: self._first_row + self.look_ahead + 1]
 
     @cached_property
     def count(self) -> int:

@@ -17,15 +17,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from exceptions_portal.celery import enqueue_on_commit
+from exceptions_portal.celery import enqueue_on_commit, task_named
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
-from policies.selectors import calendar_spec, policies_with_rules
+from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
 from requests import attachments, sla, webhooks
 from requests import messages as customer_messages
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
@@ -174,7 +174,7 @@ def exception_request_file(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        policy = policies_with_rules().filter(pk=facts.policy_id).first()
+        policy = policy_with_rules(facts.policy_id)
         if policy is None:
             raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
         customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name)
@@ -186,7 +186,12 @@ def exception_request_file(
             transaction.set_rollback(True)
             raise FilingRefused(decision.reasons)
 
+        # The reference comes from the primary key, so it is unique under concurrent filing without a
+        # counter table; taking the key first puts it in the INSERT and its creation history row alike.
+        request_id = _next_request_id()
         request = ExceptionRequest(
+            pk=request_id,
+            reference=f"EX-{now.year}-{request_id:06d}",
             customer=customer,
             policy=policy,
             rep=rep,
@@ -229,16 +234,11 @@ def exception_request_file(
         request.routing_reasons = reasons
         request._history_user = rep
         request._history_date = now  # the trail shows when it happened, also for back-dated demo data
-        request.save()
-        # The human reference comes from the primary key, so it is unique under
-        # concurrent filing without a counter table. Set on the row and on its
-        # creation history entry alike, so that the trail shows one creation.
-        reference = f"EX-{now.year}-{request.pk:06d}"
-        ExceptionRequest.objects.filter(pk=request.pk).update(reference=reference)
-        request.history.filter(history_type="+").update(reference=reference)
-        request.reference = reference
+        request.save(force_insert=True)
         if request.status == Status.GRANTED:
             _check_review_on_commit(policy.pk)
+        else:
+            _check_sla_on_time(request, now=now)
         webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 
@@ -264,9 +264,59 @@ def _check_review_on_commit(policy_id: int) -> None:
     enqueue_on_commit("policies.tasks.check_policy_review", policy_id)
 
 
+# Timers closer together than this are merged into one check (rounded up, never early).
+TIMER_RESOLUTION = timedelta(milliseconds=100)
+
+
+def sla_timer_horizon() -> timedelta:
+    """How far ahead precise SLA timers are set: the sweep interval (the sweep is the backstop beyond)."""
+    return timedelta(seconds=settings.SLA_SWEEP_SECONDS)
+
+
+def sla_checks_schedule(moments: list[datetime | None], *, now: datetime) -> list[float]:
+    """Once the transaction commits, schedule a precise check at each deadline or reminder of ``moments``
+    that falls before the next sweep (a countdown never longer than the sweep interval). The check is the
+    sweep itself, so an early, late, duplicated or lost timer changes nothing: the sweep stays the backstop."""
+    horizon = sla_timer_horizon()
+    countdowns = sla.timer_countdowns(moments, now=now, horizon=horizon, resolution=TIMER_RESOLUTION)
+    if countdowns:
+        # The countdowns count from ``now``; the commit may come a little later, so each is shortened
+        # by the time gone (a timer a few milliseconds early finds nothing and the next one does it).
+        def publish() -> None:
+            gone = (timezone.now() - now).total_seconds()
+            for countdown in countdowns:
+                left = max(0.0, countdown - gone)
+                task_named("requests.tasks.sla_check").apply_async(
+                    countdown=left, expires=left + horizon.total_seconds()
+                )
+
+        transaction.on_commit(publish)
+    return countdowns
+
+
+def _check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:
+    """A deadline or reminder set or moved to before the next sweep gets a precise check at that moment."""
+    remind_at = request.remind_at if request.reminder_sent_at is None else None
+    sla_checks_schedule([request.due_at, remind_at], now=now)
+
+
 def _policy_version(policy: Policy) -> int | None:
-    latest = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
-    return latest
+    if hasattr(policy, "latest_history_id"):  # read with the policy's rules (policy_with_rules)
+        return policy.latest_history_id
+    return policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+
+
+def _next_request_id() -> int:
+    """The next request's primary key, taken before its INSERT."""
+    table = connection.ops.quote_name(ExceptionRequest._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [ExceptionRequest._meta.db_table])
+        else:
+            # SQLite: the filing transaction holds the database's write lock from its start (IMMEDIATE
+            # transactions), so no other writer can take this number before the INSERT.
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
+        return cursor.fetchone()[0]
 
 
 def draft_grant_message(request: ExceptionRequest, *, rep: AbstractBaseUser) -> str:
@@ -597,6 +647,7 @@ def exception_request_answer(
         request._history_date = now
         request._change_reason = f"Rep answered: back in the queue, due {_when(request.due_at)}"
         request.save()
+        _check_sla_on_time(request, now=now)
         if request.info_requested_by is not None:
             notify(
                 user=request.info_requested_by,

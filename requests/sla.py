@@ -9,6 +9,7 @@ and the tests can pin every edge (weekends, holidays, DST, pauses) with exact in
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ __all__ = [
     "resume_deadline",
     "sla_state",
     "time_left",
+    "timer_countdowns",
     "working_minutes_between",
 ]
 
@@ -265,3 +267,27 @@ def format_time_left(delta: timedelta) -> str:
         days, rest = divmod(total_minutes, 24 * 60)
         amount = f"{days} d {rest // 60} h"
     return f"overdue by {amount}" if overdue else f"{amount} left"
+
+
+def timer_countdowns(
+    moments: Iterable[datetime | None], *, now: datetime, horizon: timedelta, resolution: timedelta
+) -> list[float]:
+    """Seconds from ``now`` to each moment that falls after ``now`` and within ``horizon`` (the next sweep).
+
+    A moment already past is the running sweep's business, one beyond the horizon the next sweep's, so no
+    countdown is ever longer than ``horizon``: a broker that redelivers unacknowledged messages after a
+    visibility timeout longer than that never runs it twice. Moments are rounded up to ``resolution`` and
+    merged, so that a burst of deadlines in the same instant costs one check, never an early one.
+    """
+    if resolution <= _ZERO:
+        raise ValueError("resolution must be positive")
+    now_utc = _utc("now", now)
+    step = resolution.total_seconds()
+    countdowns: set[float] = set()
+    for moment in moments:
+        if moment is None:
+            continue
+        ahead = _utc("moment", moment) - now_utc
+        if _ZERO < ahead <= horizon:
+            countdowns.add(min(math.ceil(ahead.total_seconds() / step) * step, horizon.total_seconds()))
+    return sorted(countdowns)

@@ -267,10 +267,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
     filters = QueueFilterForm(request.GET or None)
     standing = approver_standing(user=request.user)
-    rows = selectors.queue_for(user=request.user, standing=standing)
-    if filters.is_valid():
-        rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
-    page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
+    queue = selectors.approver_queue(user=request.user, standing=standing)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    now = timezone.now()
+
+    def in_order(size: int):
+        return selectors.queue_filtered(queue.in_order(size), **chosen, now=now)
+
+    counted = selectors.queue_filtered(queue.counted, **chosen, now=now)
+    paginator = CappedPaginator(counted, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD, in_order=in_order)
+    page = paginator.get_page(request.GET.get("page"))
     # The authority each decision would apply, by the rule the decision itself uses.
     for row in page.object_list:
         row.authority = authority_for_request(standing, row)

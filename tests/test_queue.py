@@ -7,14 +7,16 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from requests import views
+from policies.models import ApproverLevel
+from requests import selectors, views
 from requests.escalation import breached_requests
 from requests.models import Customer, ExceptionRequest, Status
 from requests.pagination import CappedPaginator
-from requests.selectors import queue_filtered, queue_for
+from requests.selectors import approver_queue, queue_filtered, queue_for
 from requests.services import (
     exception_request_answer,
     exception_request_ask,
@@ -83,7 +85,13 @@ def _plan(rows) -> str:
     return rows.explain()
 
 
-def test_first_page_walks_the_queue_index_without_sorting(rep, policy, manager_high):
+@pytest.fixture
+def large_queue(monkeypatch):
+    """Three requests count as a large queue, whose page walks the deadline index."""
+    monkeypatch.setattr(selectors, "SMALL_QUEUE", 2)
+
+
+def test_a_large_queue_walks_the_queue_index_without_sorting(rep, policy, manager_high, large_queue):
     for ref in "ABC":
         file_pending(rep, policy, ref)
     plan = _plan(queue_for(user=manager_high)[:25])
@@ -92,13 +100,59 @@ def test_first_page_walks_the_queue_index_without_sorting(rep, policy, manager_h
     assert "Sort" not in plan  # PostgreSQL
 
 
-def test_overdue_filter_reads_a_range_of_the_queue_index(rep, policy, manager_high):
-    file_pending(rep, policy, "A")
+def test_overdue_filter_reads_a_range_of_the_queue_index(rep, policy, manager_high, large_queue):
+    for ref in "ABC":
+        file_pending(rep, policy, ref)
     rows = queue_filtered(queue_for(user=manager_high), overdue=True, now=NOW)
     plan = _plan(rows[:25])
     assert "request_queue_due" in plan
     if connection.vendor == "sqlite":
         assert "open_due_at>? AND open_due_at<?" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL plans from its statistics")
+def test_a_small_queue_is_read_through_its_policy_and_level(rep, policy, manager_high):
+    for ref in "ABC":
+        file_pending(rep, policy, ref)
+    queue = approver_queue(user=manager_high)
+    assert "request_policy_level_status" in queue.in_order(3)[:25].explain()
+    assert "request_policy_level_status" in queue.counted[:1001].explain()
+
+
+def test_a_queue_is_counted_through_its_policy_and_level_whatever_its_size(rep, policy, manager_high, large_queue):
+    for ref in "ABC":
+        file_pending(rep, policy, ref)
+    queue = approver_queue(user=manager_high)
+    if connection.vendor == "sqlite":
+        assert "request_policy_level_status" in queue.counted[:1001].explain()
+    assert queue.counted.count() == queue.in_order(3).count() == queue.in_order(5000).count() == 3
+
+
+def _queue_page_queries(client) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(reverse("requests:queue")).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_the_queue_page_runs_as_many_queries_whatever_the_queue_size_and_shape(
+    client, rep, policy, problem_type, manager_low, manager_high, director, monkeypatch
+):
+    monkeypatch.setattr(selectors, "SMALL_QUEUE", 4)
+    other = make_policy(problem_type, name="Late fee")
+    ApproverLevel.objects.create(policy=other, level=1, user=manager_low, money_authority=Decimal("250"))
+    counts: dict[str, list[int]] = {"all": [], "a share": [], "nothing": []}
+    for ref in "ABCDE":  # 2 to 10 open requests: small queues, then large ones (SMALL_QUEUE is 4)
+        file_pending(rep, policy, f"{ref}-1")
+        file_pending(rep, other, f"{ref}-2")
+        for shape, user in (("all", manager_low), ("a share", manager_high), ("nothing", director)):
+            client.force_login(user)
+            counts[shape].append(_queue_page_queries(client))
+    assert {shape: set(found) for shape, found in counts.items()} == {
+        "all": {counts["all"][0]},
+        "a share": {counts["all"][0]},
+        # An empty page is not read: the count said there is nothing.
+        "nothing": {counts["all"][0] - 1},
+    }
 
 
 def test_sla_sweep_finds_breaches_on_the_queue_index(rep, policy):

@@ -28,6 +28,7 @@ TASK_NAMES = [
     "requests.tasks.deliver_webhook",
     "requests.tasks.deliver_webhooks",
     "requests.tasks.retry_webhook_deliveries",
+    "requests.tasks.sla_check",
 ]
 
 
@@ -37,9 +38,9 @@ def enqueued_names() -> set[str]:
     for path in [*ROOT.glob("policies/**/*.py"), *ROOT.glob("requests/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             called = getattr(node.func, "id", "") if isinstance(node, ast.Call) else ""
-            if called in ("enqueue_on_commit", "celery_enqueue_on_commit", "task_named") and node.args:
-                if isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                    names.add(node.args[0].value)
+            literal = bool(node.args) and isinstance(node.args[0], ast.Constant) if called else False
+            if called in ("enqueue_on_commit", "celery_enqueue_on_commit", "task_named") and literal:
+                names.add(node.args[0].value)
     return names
 
 

@@ -1,0 +1,34 @@
+"""Any change to what routing reads gives the policy rules a new version, so no process keeps stale rules."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models.signals import post_delete, post_save
+
+from policies.models import ApproverLevel, BusinessCalendar, Control, ExceptionTier, Holiday, Policy, ProblemType
+
+
+def rules_changed(**kwargs) -> None:
+    from policies.models import RulesVersion
+
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # a login changes nothing routing reads
+    # A random stamp rather than a counter: a rolled-back transaction (a test, a failed save) can never
+    # bring an old number back for different rules.
+    stamp = uuid4().hex
+    if not RulesVersion.objects.filter(pk=1).update(stamp=stamp):
+        RulesVersion.objects.get_or_create(pk=1, defaults={"stamp": stamp})
+
+
+def connect() -> None:
+    # Approver levels carry their holder's name (user or group) into routing's explanation.
+    for model in (Policy, ProblemType, Control, ExceptionTier, ApproverLevel, BusinessCalendar, Holiday, Group):
+        post_save.connect(rules_changed, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
+        post_delete.connect(rules_changed, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
+    User = get_user_model()
+    post_save.connect(rules_changed, sender=User, dispatch_uid="rules-save-user")
+    post_delete.connect(rules_changed, sender=User, dispatch_uid="rules-delete-user")
