@@ -8,6 +8,7 @@ with no code change.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -217,6 +218,11 @@ CELERY_BEAT_SCHEDULE = {
         # Expire before the next run, so a backlog of sweeps never stacks up behind a slow one.
         "options": {"expires": max(1.0, SLA_SWEEP_SECONDS * 0.9)},
     },
+    "send-digests": {
+        "task": "requests.tasks.send_digests",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "resend-unsent-emails": {
         "task": "requests.tasks.resend_unsent_emails",
         "schedule": 300.0,
@@ -237,6 +243,8 @@ CELERY_BEAT_SCHEDULE = {
 # The user the scheduled jobs act as in the audit trail.
 SYSTEM_USERNAME = env.str("SYSTEM_USERNAME", default="system")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Approving from an email link above this amount asks for the approver's password again.
+EMAIL_DECISION_STEP_UP_AMOUNT = Decimal(env_int("EMAIL_DECISION_STEP_UP_AMOUNT", 1000))
 
 LOGGING = {
     "version": 1,

@@ -30,17 +30,24 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from exceptions_portal.bulk import insert_from_select, insert_history
 from policies import roles
-from policies.models import ApproverLevel, Policy
+from policies.models import Policy
 from policies.selectors import calendar_spec, policies_with_rules
-from requests import sla
-from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
-from requests.services import chunked, system_user
+from requests import notifications, sla
+from requests.models import (
+    OPEN_STATUSES,
+    Escalation,
+    ExceptionRequest,
+    Notification,
+    NotificationPreference,
+    Status,
+)
+from requests.services import system_user
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +75,7 @@ class _Recipients:
     def approvers(self, policy_id: int, level: int) -> list[AbstractBaseUser]:
         key = (policy_id, level)
         if key not in self._approvers:
-            User = get_user_model()
-            rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
-            users = list(
-                User.objects.filter(is_active=True)
-                .filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
-                .distinct()
-            )
-            today = timezone.localdate()
-            delegates = User.objects.filter(
-                is_active=True,
-                delegations_in__approver__in=users,
-                delegations_in__starts_on__lte=today,
-                delegations_in__ends_on__gte=today,
-            ).distinct()
-            self._approvers[key] = _unique([*users, *delegates])
+            self._approvers[key] = notifications.deciders(policy_id=policy_id, level=level)
         return self._approvers[key]
 
     def policy_admins(self, policy: Policy) -> list[AbstractBaseUser]:
@@ -102,18 +95,16 @@ def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
 
 
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
-    """Email, once the batch commits, the notifications it wrote (found by their shared creation time)."""
-    from requests.tasks import send_notification_emails
-
+    """Email, once the batch commits, the notifications it wrote (found by their shared creation time);
+    those held for a digest go with the next digest."""
     ids = list(
-        Notification.objects.filter(request_id__in=request_ids, created_at=created_at)
+        Notification.objects.filter(request_id__in=request_ids, created_at=created_at, in_digest=False)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     # Chunks: a task stays well inside its time limit, and a crash loses little work (which the resend
     # job picks up anyway).
-    for chunk in chunked(ids):
-        transaction.on_commit(lambda chunk=chunk: send_notification_emails.delay(chunk))
+    notifications.queue_emails(ids)
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:
@@ -147,8 +138,9 @@ class _Notices:
                 Value("."),
             ),
         ),
+        # An arrival at the new level: its email carries the facts and the decision links.
         "new": (
-            Notification.Kind.ESCALATED,
+            Notification.Kind.ARRIVED,
             lambda: Concat(
                 "reference",
                 Value(" was escalated to you (level "),
@@ -188,18 +180,30 @@ class _Notices:
             self._ids[(text, user.pk)] += request_ids
 
     def write(self, *, rep_request_ids: list[int] | None = None) -> None:
+        held = notifications.digest_user_ids(user_id for _, user_id in self._ids)
         for (text, user_id), request_ids in self._ids.items():
-            self._insert(text, Value(user_id), request_ids)
+            self._insert(text, Value(user_id), request_ids, in_digest=user_id in held, exclude_rep=user_id)
         if rep_request_ids:
-            self._insert("rep", F("rep_id"), list(rep_request_ids))
+            # The rep's own digest preference, read in the same statement.
+            rep_held = Exists(NotificationPreference.objects.filter(user_id=OuterRef("rep_id"), digest_minutes__gt=0))
+            self._insert("rep", F("rep_id"), list(rep_request_ids), in_digest=rep_held)
 
-    def _insert(self, text: str, user, request_ids: list[int]) -> None:
+    def _insert(self, text: str, user, request_ids: list[int], *, in_digest, exclude_rep: int | None = None) -> None:
         kind, expression = self.TEXTS[text]
-        insert_from_select(
-            Notification,
-            ExceptionRequest.objects.filter(pk__in=request_ids),
-            {"user": user, "request": F("pk"), "kind": kind.value, "text": expression(), "created_at": self.created_at},
-        )
+        rows = ExceptionRequest.objects.filter(pk__in=request_ids)
+        columns = {
+            "user": user,
+            "request": F("pk"),
+            "kind": kind.value,
+            "text": expression(),
+            "created_at": self.created_at,
+            "in_digest": in_digest,
+        }
+        if kind == Notification.Kind.ARRIVED:
+            # One arrival per person who may decide it there: never its own rep (segregation of duties).
+            rows = rows.exclude(rep_id=exclude_rep)
+            columns["level"] = F("approval_level")
+        insert_from_select(Notification, rows, columns)
 
 
 def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from zoneinfo import available_timezones
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
@@ -10,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db.models import Q
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
-from requests.models import Cause
+from requests.models import Cause, NotificationPreference
 from requests.services import FilingFacts
 
 
@@ -240,3 +241,47 @@ class DelegationForm(forms.Form):
         )
         self.fields["delegate"].queryset = approvers
         self.fields["delegate"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+
+
+class PreferenceForm(forms.Form):
+    digest_minutes = forms.TypedChoiceField(
+        label="Email me",
+        choices=NotificationPreference.Delivery.choices,
+        coerce=int,
+        widget=forms.RadioSelect,
+        help_text="A digest lists what arrived since the last one, each with its links. It never holds a "
+        "request past its SLA reminder: then it goes out at once.",
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone for deadlines in emails",
+        required=False,
+        help_text="Empty: the portal's time zone.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        zones = sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith("Etc/"))
+        self.fields["time_zone"].choices = [("", "The portal's time zone")] + [(zone, zone) for zone in zones]
+        self.fields["time_zone"].widget.attrs["class"] = "form-select"
+
+
+class EmailDecisionForm(forms.Form):
+    """The confirm page of an email link: a justification is required as in the portal."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
+    note = forms.CharField(label="Justification", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    alternative = forms.CharField(
+        label="Alternative offered to the customer",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+    )
+    password = forms.CharField(
+        label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), required=False
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
+            self.add_error("alternative", "A denial needs the alternative offered to the customer.")
+        return cleaned

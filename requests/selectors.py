@@ -22,21 +22,27 @@ def unread_notification_count(*, user: AbstractBaseUser) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
 
 
-def earlier_exception_references(*, customer: Customer | None, policy_id: int) -> tuple[str, ...]:
+def earlier_exception_references(
+    *, customer: Customer | None, policy_id: int, exclude_request_id: int | None = None
+) -> tuple[str, ...]:
     """This customer's earlier exceptions under this policy: granted, approved, or still being decided."""
     if customer is None:
         return ()
     rows = (
         ExceptionRequest.objects.filter(customer=customer, policy_id=policy_id)
         .exclude(status=Status.DENIED)
+        .exclude(pk=exclude_request_id)
         .order_by("filed_at")
         .values_list("reference", flat=True)
     )
     return tuple(ref or "an earlier request" for ref in rows)
 
 
-def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Customer | None, facts) -> RoutingDecision:
-    """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules."""
+def routing_decision_for(
+    *, rep: AbstractBaseUser, policy: Policy, customer: Customer | None, facts, exclude_request_id: int | None = None
+) -> RoutingDecision:
+    """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules
+    (``exclude_request_id``: a request routed again does not count as its own earlier exception)."""
     return route(
         policy_spec(policy),
         RequestFacts(
@@ -46,7 +52,9 @@ def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Cus
             supplier_exception=facts.supplier_exception,
             waived_controls=tuple(facts.waived_controls),
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
-            earlier_exceptions=earlier_exception_references(customer=customer, policy_id=policy.pk),
+            earlier_exceptions=earlier_exception_references(
+                customer=customer, policy_id=policy.pk, exclude_request_id=exclude_request_id
+            ),
         ),
     )
 

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from requests import services
+from requests import notifications
 
 logger = logging.getLogger(__name__)
 
@@ -22,20 +22,26 @@ def enforce_sla() -> str:
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
-    return sum(services.notification_email_send(notification_id=pk) for pk in notification_ids)
+    return sum(notifications.notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 @shared_task(
     acks_late=True, soft_time_limit=30, time_limit=45, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
 )
 def send_notification_email(notification_id: int) -> bool:
-    return services.notification_email_send(notification_id=notification_id)
+    return notifications.notification_email_send(notification_id=notification_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def resend_unsent_emails() -> int:
     """Beat, every few minutes: email what a crashed worker or a lost message left unsent."""
-    ids = services.notification_emails_unsent()
-    for chunk in services.chunked(ids):
+    ids = notifications.notification_emails_unsent()
+    for chunk in notifications.chunked(ids):
         send_notification_emails.delay(chunk)
     return len(ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def send_digests() -> int:
+    """Beat, every minute: the digests that are due (an interval passed, or an item reached its reminder)."""
+    return sum(notifications.digest_send(user_id=user_id) for user_id in notifications.digests_due())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,14 +15,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from policies import roles
 from policies.selectors import policies_with_rules
-from requests import selectors, services, sla
+from requests import decision_links, selectors, services, sla
+from requests import notifications as notices
 from requests.forms import (
     AnswerForm,
     AskForm,
     CustomerMessageForm,
     DecisionForm,
     DelegationForm,
+    EmailDecisionForm,
     ExceptionRequestForm,
+    PreferenceForm,
     PreviewForm,
     QueueFilterForm,
 )
@@ -116,6 +120,8 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    # Opening a request reads its notifications (a GET writing only the reader's own read marks).
+    notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
     context = {
         "req": exception_request,
         "earlier": selectors.customer_exceptions(
@@ -124,6 +130,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": selectors.history_entries(obj=exception_request),
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
+        "thread": exception_request.thread.select_related("author"),
     }
     if exception_request.due_at:
         context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
@@ -160,7 +167,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    services.notifications_mark_read(user=request.user)
+    notices.notifications_mark_read(user=request.user)
     messages.success(request, "All notifications marked as read.")
     return redirect("requests:notifications")
 
@@ -304,3 +311,72 @@ def delegation(request: HttpRequest) -> HttpResponse:
         "active_nav": "queue",
     }
     return render(request, "requests/delegation.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """How the person is emailed: every notification, or a digest every 15 / 30 / 60 minutes."""
+    preference = notices.preference_for(request.user)
+    form = PreferenceForm(
+        request.POST or None,
+        initial={"digest_minutes": preference.digest_minutes, "time_zone": preference.time_zone},
+    )
+    if request.method == "POST" and form.is_valid():
+        notices.preference_save(user=request.user, **form.cleaned_data)
+        messages.success(request, "Saved: this is how you are emailed from now on.")
+        return redirect("requests:preferences")
+    return render(request, "requests/preferences.html", {"form": form, "active_nav": "notifications"})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def email_decide(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirm page of an email's Approve / Deny link. GET shows and changes nothing (mail scanners
+    follow links); POST decides, through the same service and rules as the portal. Works from the token
+    alone, without a session, for that one request; above the step-up amount it asks for the password."""
+    check = decision_links.link_check(token)
+    problem = check.problem
+    approver = check.approver
+    if approver is not None and request.user.is_authenticated and request.user.pk != approver.pk:
+        problem = (
+            f"This link was sent to {approver.get_full_name() or approver.get_username()}, and you are logged in "
+            f"as {request.user.get_full_name() or request.user.get_username()}: open the request in the portal."
+        )
+    action = request.GET.get("action", "")
+    initial = {"decision": action} if action in decision_links.ACTIONS else {}
+    form = EmailDecisionForm(request.POST if request.method == "POST" and not problem else None, initial=initial)
+    req = check.request
+    step_up = req is not None and decision_links.needs_password(req)
+    if request.method == "POST" and not problem and form.is_valid():
+        approve = form.cleaned_data["decision"] == "approve"
+        if approve and step_up and not approver.check_password(form.cleaned_data["password"]):
+            form.add_error("password", "That is not your password. Nothing was decided.")
+        else:
+            try:
+                decided = services.exception_request_decide(
+                    request_id=req.pk,
+                    approver=approver,
+                    approve=approve,
+                    note=form.cleaned_data["note"],
+                    alternative=form.cleaned_data["alternative"],
+                    expected_level=check.level,
+                )
+            except services.ExceptionRequestError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(
+                    request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified."
+                )
+                return redirect(request.get_full_path())
+    context = {
+        "check": check,
+        "problem": problem,
+        "req": req,
+        "form": form,
+        "step_up": step_up,
+        "step_up_amount": settings.EMAIL_DECISION_STEP_UP_AMOUNT,
+        "authority": notices._authority_for(approver, req) if req is not None and approver else None,
+        "approver": approver,
+    }
+    status = 400 if req is None else 200
+    return render(request, "requests/email_decide.html", context, status=status)

@@ -1,0 +1,407 @@
+"""Telling people: one entry point per event, each writing in-app rows and emailing after commit.
+
+Events: a request arrives at a level (filed pending, back from the rep's answer; the SLA sweep's
+escalations are written set-based in ``escalation.py`` with the same recipients and flags), a
+decision, a question, an answer, a policy flagged for review. Every row is emailed once the
+transaction commits, on its own, or held for the recipient's digest (their preference) and sent with
+the next digest, which never holds an arrival past its request's reminder point.
+
+Emails are multipart (text and HTML from ``templates/requests/email/``), carry ``List-Unsubscribe``
+pointing to the preferences page, and link with ``PORTAL_BASE_URL``. An arrival's email carries what
+is needed to decide without the portal, and Approve / Deny / Open links (``decision_links``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Min, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from policies.models import ApproverLevel, Policy
+from policies.routing import money
+from requests import decision_links
+from requests.dispatch import enqueue_on_commit
+from requests.models import (
+    OPEN_STATUSES,
+    ExceptionRequest,
+    Notification,
+    NotificationPreference,
+    QuestionAnswer,
+    Status,
+)
+
+EMAIL_CHUNK = 100
+# A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
+EMAIL_CLAIM_TIMEOUT = timedelta(minutes=10)
+# Kinds whose email carries the decision facts and the Approve / Deny / Open links.
+ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED)
+
+
+def _name(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _authority_for(user: AbstractBaseUser, request: ExceptionRequest) -> Decimal | None:
+    """The money authority that would apply if ``user`` decided ``request`` at its level; None when none.
+
+    The one place notifications ask: the lead rewires it to the shared authority function at merge.
+    """
+    from requests.services import ExceptionRequestError, _acting_authority
+
+    try:
+        authority, _on_behalf_of = _acting_authority(approver=user, request=request)
+    except ExceptionRequestError:
+        return None
+    return authority
+
+
+def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+# --------------------------------------------------------------------------- who
+
+
+def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser]:
+    """Everyone who may decide at this level of this policy: directly, through a group, or standing in
+    for one of those today. Each person once."""
+    User = get_user_model()
+    rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
+    users = list(
+        User.objects.filter(is_active=True)
+        .filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
+        .distinct()
+    )
+    today = today or timezone.localdate()
+    delegates = User.objects.filter(
+        is_active=True,
+        delegations_in__approver__in=users,
+        delegations_in__starts_on__lte=today,
+        delegations_in__ends_on__gte=today,
+    ).distinct()
+    seen: dict[int, AbstractBaseUser] = {}
+    for user in [*users, *delegates]:
+        seen.setdefault(user.pk, user)
+    return list(seen.values())
+
+
+def digest_user_ids(user_ids: Iterable[int]) -> set[int]:
+    """Of these people, those who asked for digests rather than an email per notification."""
+    return set(
+        NotificationPreference.objects.filter(user_id__in=list(user_ids), digest_minutes__gt=0).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def preference_for(user: AbstractBaseUser) -> NotificationPreference:
+    preference = NotificationPreference.objects.filter(user=user).first()
+    return preference or NotificationPreference(user=user)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write(
+    users: Iterable[AbstractBaseUser],
+    *,
+    request: ExceptionRequest | None,
+    kind: str,
+    text: str,
+    level: int | None = None,
+) -> list[Notification]:
+    users = list(users)
+    held = digest_user_ids(user.pk for user in users)
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(user=user, request=request, kind=kind, text=text[:500], level=level, in_digest=user.pk in held)
+            for user in users
+        ]
+    )
+    queue_emails([row.pk for row in rows if not row.in_digest])
+    return rows
+
+
+def queue_emails(notification_ids: list[int]) -> None:
+    """Email these notifications once the transaction commits, a chunk per task."""
+    for chunk in chunked(notification_ids):
+        enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
+
+
+def request_arrived(request: ExceptionRequest, *, why: str) -> list[Notification]:
+    """The request now waits at its level: everyone who may decide it there is told once (not its rep)."""
+    recipients = [
+        user
+        for user in deciders(policy_id=request.policy_id, level=request.approval_level)
+        if user.pk != request.rep_id
+    ]
+    text = f"{request.reference} waits for your decision ({why}): {request.policy.name}, {money(request.amount)}."
+    return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
+
+
+def request_decided(request: ExceptionRequest, *, approver: AbstractBaseUser) -> list[Notification]:
+    verb = request.get_status_display().lower()
+    text = f"{request.reference} was {verb} by {_name(approver)}. The customer message is drafted: review and send it."
+    return _write([request.rep], request=request, kind=Notification.Kind.DECIDED, text=text)
+
+
+def question_asked(request: ExceptionRequest, *, approver: AbstractBaseUser, question: str) -> list[Notification]:
+    text = f"{_name(approver)} needs more information on {request.reference}: {question}"
+    return _write([request.rep], request=request, kind=Notification.Kind.INFO_REQUESTED, text=text)
+
+
+def question_answered(request: ExceptionRequest, *, rep: AbstractBaseUser, corrected: str = "") -> list[Notification]:
+    """Back from the rep's answer: the asker hears the answer; everyone else who may decide, an arrival."""
+    asker = request.info_requested_by
+    fix = f" ({corrected})" if corrected else ""
+    rows: list[Notification] = []
+    at_level = [
+        user
+        for user in deciders(policy_id=request.policy_id, level=request.approval_level)
+        if user.pk != request.rep_id
+    ]
+    others = [user for user in at_level if user.pk != getattr(asker, "pk", None)]
+    if asker is not None and asker.is_active:
+        # The asker's email decides only while the request waits at a level they decide at (a correction
+        # may have routed it elsewhere).
+        asker_decides = any(user.pk == asker.pk for user in at_level)
+        rows += _write(
+            [asker],
+            request=request,
+            kind=Notification.Kind.INFO_ANSWERED,
+            text=f"{_name(rep)} answered on {request.reference}{fix}: "
+            + ("it is back in your queue." if asker_decides else f"it now waits at level {request.approval_level}."),
+            level=request.approval_level if asker_decides else None,
+        )
+    rows += _write(
+        others,
+        request=request,
+        kind=Notification.Kind.ARRIVED,
+        text=f"{request.reference} is back in the queue after the rep's answer{fix}: {request.policy.name}, "
+        f"{money(request.amount)}.",
+        level=request.approval_level,
+    )
+    return rows
+
+
+def policy_flagged(policy: Policy, *, reason: str) -> list[Notification]:
+    if not (policy.owner_id and policy.owner.is_active):
+        return []
+    text = f"“{policy.name}” was flagged for review: {reason}"
+    return _write([policy.owner], request=None, kind=Notification.Kind.REVIEW_FLAG, text=text)
+
+
+def notifications_mark_read(
+    *, user: AbstractBaseUser, notification_ids: list[int] | None = None, request_id: int | None = None
+) -> int:
+    """Mark read: all of a user's, some of them, or those about one request (opening it reads them)."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=notification_ids)
+    if request_id is not None:
+        unread = unread.filter(request_id=request_id)
+    return unread.update(read_at=timezone.now())
+
+
+# --------------------------------------------------------------------------- emails
+
+
+def _base() -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/")
+
+
+def recipient_zone(user: AbstractBaseUser) -> ZoneInfo:
+    """The recipient's time zone when they gave one on the preferences page, else the portal's."""
+    name = NotificationPreference.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
+    try:
+        return ZoneInfo(name or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def request_email_context(notification: Notification) -> dict:
+    """What an email says about the notification's request: facts, thread, deadline, and for an arrival
+    still at its level, the authority that would apply and the decision links."""
+    request = notification.request
+    if request is None:
+        return {}
+    context: dict = {
+        "req": request,
+        "open_url": _base() + reverse("requests:detail", args=[request.pk]),
+        "thread": list(QuestionAnswer.objects.filter(request=request).select_related("author")),
+        "earlier": list(
+            ExceptionRequest.objects.filter(customer_id=request.customer_id, policy_id=request.policy_id)
+            .exclude(pk=request.pk)
+            .exclude(status=Status.DENIED)
+            .order_by("filed_at")
+            .values_list("reference", flat=True)[:10]
+        ),
+    }
+    arrival = (
+        notification.kind in ARRIVAL_KINDS
+        and request.status in OPEN_STATUSES
+        and notification.level == request.approval_level
+    )
+    if arrival:
+        token = decision_links.decision_token(approver=notification.user, request=request)
+        context.update(
+            arrival=True,
+            authority=_authority_for(notification.user, request),
+            approve_url=decision_links.decision_url(token=token, action="approve"),
+            deny_url=decision_links.decision_url(token=token, action="deny"),
+        )
+    return context
+
+
+def _message(*, user: AbstractBaseUser, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+    preferences_url = _base() + reverse("requests:preferences")
+    context = {**context, "user": user, "preferences_url": preferences_url, "portal_url": _base() + "/"}
+    with timezone.override(recipient_zone(user)):
+        context["zone"] = timezone.get_current_timezone_name()
+        text = render_to_string(f"requests/email/{template}.txt", context)
+        html = render_to_string(f"requests/email/{template}.html", context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"List-Unsubscribe": f"<{preferences_url}>"},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _subject(notification: Notification) -> str:
+    request = notification.request
+    if request is not None and notification.kind in ARRIVAL_KINDS:
+        return f"[Exceptions portal] {request.reference} waits for your decision: {request.policy.name}, {money(request.amount)}"
+    if request is not None:
+        return f"[Exceptions portal] {notification.get_kind_display()}: {request.reference}"
+    return f"[Exceptions portal] {notification.get_kind_display()}"
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT)
+
+
+def notification_email_send(*, notification_id: int, now: datetime | None = None) -> bool:
+    """Email one notification. A conditional update claims it, so a redelivered message or a
+    second worker sends nothing more; a failed send releases the claim for the retry, and a
+    claim left by a killed worker expires (at least once, never lost). Rows held for a digest
+    are left to the digest."""
+    now = now or timezone.now()
+    claimed = Notification.objects.filter(
+        _claimable(now), pk=notification_id, emailed_at__isnull=True, in_digest=False
+    ).update(email_claimed_at=now)
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related(
+        "user", "request", "request__policy", "request__customer", "request__rep"
+    ).get(pk=notification_id)
+    if not notification.user.email:
+        Notification.objects.filter(pk=notification_id).update(emailed_at=now)
+        return False
+    context = {"notification": notification, **request_email_context(notification)}
+    try:
+        _message(
+            user=notification.user, subject=_subject(notification), template="notification", context=context
+        ).send()
+    except BaseException:
+        Notification.objects.filter(pk=notification_id).update(email_claimed_at=None)
+        raise
+    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
+    return True
+
+
+def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000) -> list[int]:
+    """Notifications still unsent a while after they were created, and not being sent now (not digests)."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(emailed_at__isnull=True, in_digest=False, created_at__lt=now - timedelta(minutes=2))
+        .filter(_claimable(now))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def digests_due(*, now: datetime | None = None) -> list[int]:
+    """People whose digest is due: their oldest held notification waited their interval, or one of the
+    held requests reached its reminder point (a digest never holds an item past its 75 % reminder), or
+    they went back to an email per notification."""
+    now = now or timezone.now()
+    held = Notification.objects.filter(in_digest=True, emailed_at__isnull=True).filter(_claimable(now))
+    oldest = dict(held.values("user_id").annotate(oldest=Min("created_at")).values_list("user_id", "oldest"))
+    if not oldest:
+        return []
+    minutes = dict(
+        NotificationPreference.objects.filter(user_id__in=list(oldest)).values_list("user_id", "digest_minutes")
+    )
+    urgent = set(
+        held.filter(request__status__in=OPEN_STATUSES, request__remind_at__lte=now).values_list("user_id", flat=True)
+    )
+    return sorted(
+        user_id
+        for user_id, first in oldest.items()
+        if user_id in urgent or first <= now - timedelta(minutes=minutes.get(user_id, 0))
+    )
+
+
+def digest_send(*, user_id: int, now: datetime | None = None) -> int:
+    """One email listing what was held for this person, each with its links; the number listed.
+
+    Claims the rows first (a conditional update), so two runs at once send one digest."""
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.filter(user_id=user_id, in_digest=True, emailed_at__isnull=True)
+        .filter(_claimable(now))
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    Notification.objects.filter(_claimable(now), pk__in=ids, emailed_at__isnull=True).update(email_claimed_at=now)
+    rows = list(
+        Notification.objects.filter(pk__in=ids, email_claimed_at=now, emailed_at__isnull=True)
+        .select_related("user", "request", "request__policy", "request__customer", "request__rep")
+        .order_by("created_at", "pk")
+    )
+    if not rows:
+        return 0
+    user = rows[0].user
+    if user.email:
+        items = [{"notification": row, **request_email_context(row)} for row in rows]
+        subject = f"[Exceptions portal] {len(rows)} notification{'s' if len(rows) != 1 else ''} since your last digest"
+        try:
+            _message(user=user, subject=subject, template="digest", context={"items": items}).send()
+        except BaseException:
+            Notification.objects.filter(pk__in=[row.pk for row in rows]).update(email_claimed_at=None)
+            raise
+    Notification.objects.filter(pk__in=[row.pk for row in rows]).update(emailed_at=timezone.now())
+    NotificationPreference.objects.filter(user_id=user_id).update(last_digest_at=now)
+    return len(rows)
+
+
+def preference_save(*, user: AbstractBaseUser, digest_minutes: int, time_zone: str) -> NotificationPreference:
+    """Save how the person is emailed. Going back to an email per notification releases what was held
+    to the next digest run (at once), so nothing waits for a digest that will not come."""
+    if digest_minutes not in NotificationPreference.Delivery.values:
+        raise ValueError("Choose every notification or a digest every 15, 30 or 60 minutes.")
+    with transaction.atomic():
+        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+        preference.digest_minutes = digest_minutes
+        preference.time_zone = time_zone
+        preference.save()
+    return preference
