@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db.models import Q
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
-from requests.models import Cause, NotificationPreference
+from requests.models import Cause, NotificationPreference, Status
 from requests.services import FilingFacts
 
 
@@ -197,6 +197,16 @@ class AskForm(forms.Form):
 
 class AnswerForm(forms.Form):
     answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    # When asked, the rep may correct these with the answer: the request is routed again.
+    amount = forms.DecimalField(
+        label="Money amount",
+        min_value=Decimal("0"),
+        max_value=MAX_MONEY,
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+    )
+    business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, required=False)
 
 
 class QueueFilterForm(forms.Form):
@@ -215,6 +225,8 @@ class QueueFilterForm(forms.Form):
         empty_value=None,
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
+    claimed_by_me = forms.BooleanField(label="Claimed by me", required=False)
+    query = forms.CharField(label="Search", required=False, max_length=200)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -284,4 +296,43 @@ class EmailDecisionForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
             self.add_error("alternative", "A denial needs the alternative offered to the customer.")
+        return cleaned
+
+
+class AllRequestsForm(forms.Form):
+    """Search, filters and sorting of the All requests list."""
+
+    query = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *Status.choices], required=False)
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
+    decided_by_me = forms.BooleanField(label="Decided by me", required=False)
+    filed_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    filed_to = forms.DateField(label="Filed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[
+            ("-filed", "Newest filed first"),
+            ("filed", "Oldest filed first"),
+            ("deadline", "Nearest deadline first"),
+            ("-amount", "Largest amount first"),
+            ("amount", "Smallest amount first"),
+        ],
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = Policy.objects.order_by("name")
+        self.fields["problem_type"].queryset = ProblemType.objects.order_by("name")
+        for name in ("status", "policy", "problem_type", "sort"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        for name in ("query", "filed_from", "filed_to"):
+            self.fields[name].widget.attrs["class"] = "form-control"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("filed_from"), cleaned.get("filed_to")
+        if start and end and end < start:
+            self.add_error("filed_to", "The last day must be on or after the first day.")
         return cleaned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -119,9 +119,9 @@ def get_request_for_user(*, user: AbstractBaseUser, pk: int) -> ExceptionRequest
     )
 
 
-def queue_for(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
+def queue_for(*, user: AbstractBaseUser, identity: ApproverIdentity | None = None) -> QuerySet[ExceptionRequest]:
     """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first."""
-    identity = approver_identity(user=user)
+    identity = identity or approver_identity(user=user)
     assigned = Exists(
         _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
     )
@@ -235,6 +235,9 @@ def queue_filtered(
     tier: int | None = None,
     level: int | None = None,
     overdue: bool = False,
+    claimed_by_me: bool = False,
+    query: str = "",
+    user: AbstractBaseUser | None = None,
     now: datetime,
 ) -> QuerySet[ExceptionRequest]:
     if policy is not None:
@@ -249,4 +252,92 @@ def queue_filtered(
         rows = rows.filter(approval_level=level)
     if overdue:
         rows = rows.filter(open_due_at__lte=now)
-    return rows
+    if claimed_by_me and user is not None:
+        rows = rows.filter(claimed_by=user)
+    return search_filter(rows, query)
+
+
+def authorities_for(
+    *, user: AbstractBaseUser, identity: ApproverIdentity | None = None
+) -> dict[tuple[int, int], Decimal]:
+    """The user's money authority at each (policy, level) they decide at (directly, by group or standing
+    in), in one query: the queue flags rows above it. The rule deciding a request stays in the service."""
+    identity = identity or approver_identity(user=user)
+    authorities: dict[tuple[int, int], Decimal] = {}
+    for policy_id, level, authority in _approver_rows(identity).values_list("policy_id", "level", "money_authority"):
+        key = (policy_id, level)
+        authorities[key] = max(authority, authorities.get(key, authority))
+    return authorities
+
+
+def waiting_for_rep_at_my_levels(
+    *, user: AbstractBaseUser, identity: ApproverIdentity | None = None
+) -> QuerySet[ExceptionRequest]:
+    """Requests at the user's levels that wait for the rep's answer: shown marked in the queue, not hidden
+    (a separate, short list, so that the queue itself keeps walking its deadline index)."""
+    identity = identity or approver_identity(user=user)
+    assigned = Exists(
+        _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
+    )
+    return (
+        ExceptionRequest.objects.filter(status=Status.WAITING_FOR_REP)
+        .filter(assigned)
+        .select_related("customer", "policy", "rep", "info_requested_by")
+        .order_by("paused_at", "pk")
+    )
+
+
+def search_filter(rows: QuerySet[ExceptionRequest], query: str) -> QuerySet[ExceptionRequest]:
+    """Reference, customer reference or customer name."""
+    query = query.strip()
+    if not query:
+        return rows
+    return rows.filter(
+        Q(reference__iexact=query)
+        | Q(reference__icontains=query)
+        | Q(customer__external_ref__iexact=query)
+        | Q(customer__name__icontains=query)
+    )
+
+
+ALL_REQUESTS_SORTS = {
+    "deadline": ("open_due_at", "pk"),
+    "-deadline": ("-open_due_at", "-pk"),
+    "amount": ("amount", "pk"),
+    "-amount": ("-amount", "-pk"),
+    "filed": ("filed_at", "pk"),
+    "-filed": ("-filed_at", "-pk"),
+}
+
+
+def all_requests(
+    *,
+    user: AbstractBaseUser,
+    query: str = "",
+    status: str = "",
+    policy: Policy | None = None,
+    problem_type=None,
+    decided_by_me: bool = False,
+    filed_from: date | None = None,
+    filed_to: date | None = None,
+    sort: str = "-filed",
+) -> QuerySet[ExceptionRequest]:
+    """Every request the user may see (``visible_requests``), searched, filtered and sorted."""
+    rows = search_filter(visible_requests(user=user), query)
+    if status:
+        rows = rows.filter(status=status)
+    if policy is not None:
+        rows = rows.filter(policy=policy)
+    if problem_type is not None:
+        rows = rows.filter(policy__problem_type=problem_type)
+    if decided_by_me:
+        rows = rows.filter(decided_by=user)
+    zone = timezone.get_current_timezone()
+    if filed_from:
+        rows = rows.filter(filed_at__gte=datetime.combine(filed_from, datetime.min.time(), tzinfo=zone))
+    if filed_to:
+        rows = rows.filter(
+            filed_at__lt=datetime.combine(filed_to, datetime.min.time(), tzinfo=zone) + timedelta(days=1)
+        )
+    order = ALL_REQUESTS_SORTS.get(sort, ALL_REQUESTS_SORTS["-filed"])
+    return rows.select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by").order_by(*order)

@@ -18,6 +18,7 @@ from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
 from requests import notifications as notices
 from requests.forms import (
+    AllRequestsForm,
     AnswerForm,
     AskForm,
     CustomerMessageForm,
@@ -33,6 +34,8 @@ from requests.models import Delegation, Notification
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
+# Requests waiting for the rep's answer shown (marked) above the queue.
+QUEUE_WAITING_SHOWN = 50
 # How far past the page shown the queue counts: "page 1 of at least 41" beyond that.
 QUEUE_LOOK_AHEAD = 1000
 
@@ -119,6 +122,10 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, pk)
+
+
+def _detail(request: HttpRequest, pk: int, *, decision_form: DecisionForm | None = None) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
     # Opening a request reads its notifications (a GET writing only the reader's own read marks).
     notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
@@ -131,13 +138,14 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
         "thread": exception_request.thread.select_related("author"),
+        "decision_form": decision_form or DecisionForm(),
     }
     if exception_request.due_at:
         context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
     if context["is_filing_rep"] and exception_request.is_decided and not exception_request.message_sent_at:
         context["message_form"] = CustomerMessageForm(initial={"text": exception_request.customer_message})
     context.update(selectors.decision_context(user=request.user, exception_request=exception_request))
-    return render(request, "requests/detail.html", context)
+    return render(request, "requests/detail.html", context, status=200)
 
 
 @require_POST
@@ -177,16 +185,77 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
     filters = QueueFilterForm(request.GET or None)
-    rows = selectors.queue_for(user=request.user)
+    identity = selectors.approver_identity(user=request.user)
+    rows = selectors.queue_for(user=request.user, identity=identity)
     if filters.is_valid():
-        rows = selectors.queue_filtered(rows, **filters.cleaned_data, now=timezone.now())
+        rows = selectors.queue_filtered(rows, **filters.cleaned_data, user=request.user, now=timezone.now())
+    page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
+    authorities = selectors.authorities_for(user=request.user, identity=identity)
+    for row in page.object_list:
+        # Above the viewer's authority: flagged ("needs 2,500: you hold 250"), not hidden; they may still deny.
+        row.viewer_authority = authorities.get((row.policy_id, row.approval_level))
+    query = request.GET.copy()
+    query.pop("page", None)
+    waiting = list(selectors.waiting_for_rep_at_my_levels(user=request.user, identity=identity)[:QUEUE_WAITING_SHOWN])
+    return render(
+        request,
+        "requests/queue.html",
+        {
+            "page": page,
+            "filters": filters,
+            "active_nav": "queue",
+            "now": timezone.now(),
+            "query": query.urlencode(),
+            "filtered": any(value for key, value in request.GET.items() if key != "page"),
+            "waiting": waiting,
+        },
+    )
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_POST
+def queue_claim(request: HttpRequest) -> HttpResponse:
+    """Bulk claim or release from the queue's checkboxes: each request through the claim service."""
+    release = request.POST.get("action") == "release"
+    ids = [int(pk) for pk in request.POST.getlist("request") if pk.isdigit()][:PAGE_SIZE]
+    if not ids:
+        messages.error(request, "Tick the requests to claim or release first.")
+    done, refused = [], []
+    for pk in ids:
+        try:
+            claimed = services.exception_request_claim(request_id=pk, approver=request.user, release=release)
+        except services.ExceptionRequestError as error:
+            refused.append(str(error))
+        else:
+            done.append(claimed.reference)
+    if done:
+        messages.success(request, f"{'Released' if release else 'Claimed'}: {', '.join(done)}.")
+    for reason in refused:
+        messages.error(request, reason)
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/requests/queue/") else "requests:queue")
+
+
+@require_GET
+def all_requests(request: HttpRequest) -> HttpResponse:
+    """Every request the person may see (reps: their own; approvers: what is or was at their levels and
+    what they decided; policy admins: all), searched by reference, customer reference or name."""
+    form = AllRequestsForm(request.GET or None)
+    rows = selectors.all_requests(user=request.user, **(form.cleaned_data if form.is_valid() else {}))
     page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
-        "requests/queue.html",
-        {"page": page, "filters": filters, "active_nav": "queue", "now": timezone.now(), "query": query.urlencode()},
+        "requests/all.html",
+        {
+            "page": page,
+            "form": form,
+            "active_nav": "all",
+            "now": timezone.now(),
+            "query": query.urlencode(),
+            "filtered": any(value for key, value in request.GET.items() if key != "page"),
+        },
     )
 
 
@@ -209,14 +278,12 @@ def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """A refused decision shows the request again with what was typed (a denial without its alternative
+    keeps the justification)."""
     _refuse_to_outsider(request, pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else ""
-            for error in errors:
-                messages.error(request, f"{label}: {error}" if label else error)
-        return redirect("requests:detail", pk=pk)
+        return _detail(request, pk, decision_form=form)
     try:
         decided = services.exception_request_decide(
             request_id=pk,
@@ -226,8 +293,8 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
             alternative=form.cleaned_data["alternative"],
         )
     except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-        return redirect("requests:detail", pk=pk)
+        form.add_error(None, str(error))
+        return _detail(request, pk, decision_form=form)
     messages.success(request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.")
     return redirect("requests:queue")
 
@@ -268,12 +335,22 @@ def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Write your answer (at most 2,000 characters).")
+        messages.error(
+            request,
+            "Write your answer (at most 2,000 characters); a corrected amount or number of days must be a "
+            "number from 0 (days: up to 365). Nothing was sent.",
+        )
         return redirect("requests:detail", pk=pk)
     return _act_on_request(
         request,
         pk,
-        lambda: services.exception_request_answer(request_id=pk, rep=request.user, answer=form.cleaned_data["answer"]),
+        lambda: services.exception_request_answer(
+            request_id=pk,
+            rep=request.user,
+            answer=form.cleaned_data["answer"],
+            amount=form.cleaned_data["amount"],
+            business_days=form.cleaned_data["business_days"],
+        ),
         "Answer sent: the request is back in the approver's queue.",
     )
 
