@@ -122,11 +122,8 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _detail(request, pk)
-
-
-def _detail(request: HttpRequest, pk: int, *, decision_form: DecisionForm | None = None) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    draft = request.session.pop(_draft_key(pk), None)
     # Opening a request reads its notifications (a GET writing only the reader's own read marks).
     notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
     context = {
@@ -138,14 +135,15 @@ def _detail(request: HttpRequest, pk: int, *, decision_form: DecisionForm | None
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
         "thread": exception_request.thread.select_related("author"),
-        "decision_form": decision_form or DecisionForm(),
+        "decision_form": DecisionForm(initial=draft or {}),
+        "decision_refused": draft is not None,
     }
     if exception_request.due_at:
         context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
     if context["is_filing_rep"] and exception_request.is_decided and not exception_request.message_sent_at:
         context["message_form"] = CustomerMessageForm(initial={"text": exception_request.customer_message})
     context.update(selectors.decision_context(user=request.user, exception_request=exception_request))
-    return render(request, "requests/detail.html", context, status=200)
+    return render(request, "requests/detail.html", context)
 
 
 @require_POST
@@ -278,12 +276,16 @@ def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    """A refused decision shows the request again with what was typed (a denial without its alternative
-    keeps the justification)."""
+    """A refused decision lands back on the request with the reason and with what was typed (a denial
+    without its alternative keeps the justification): the draft waits in the session for that page."""
     _refuse_to_outsider(request, pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _detail(request, pk, decision_form=form)
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return _back_with_draft(request, pk)
     try:
         decided = services.exception_request_decide(
             request_id=pk,
@@ -293,10 +295,21 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
             alternative=form.cleaned_data["alternative"],
         )
     except services.ExceptionRequestError as error:
-        form.add_error(None, str(error))
-        return _detail(request, pk, decision_form=form)
+        messages.error(request, str(error))
+        return _back_with_draft(request, pk)
     messages.success(request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.")
     return redirect("requests:queue")
+
+
+def _draft_key(pk: int) -> str:
+    return f"decision-draft-{pk}"
+
+
+def _back_with_draft(request: HttpRequest, pk: int) -> HttpResponse:
+    request.session[_draft_key(pk)] = {
+        name: request.POST.get(name, "")[:2000] for name in ("decision", "note", "alternative")
+    }
+    return redirect("requests:detail", pk=pk)
 
 
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)

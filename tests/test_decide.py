@@ -228,9 +228,9 @@ def test_refused_decision_shows_the_reason_and_changes_nothing(client, pending, 
 def test_bad_decision_input_changes_nothing(client, pending, manager_high, data):
     client.force_login(manager_high)
     response = client.post(reverse("requests:decide", args=[pending.pk]), data)
+    assert response.status_code == 302
     # The request page again, with what was typed and why nothing was decided.
-    assert response.status_code == 200
-    assert "Nothing was decided; what you typed is kept." in response.text
+    assert "Nothing was decided; what you typed is kept below." in client.get(response.url).text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
@@ -348,7 +348,10 @@ def test_decided_request_is_read_only_in_the_portal(client, pending, manager_hig
 
 def test_a_denial_without_alternative_keeps_the_justification(client, pending, manager_high):
     client.force_login(manager_high)
-    response = client.post(reverse("requests:decide", args=[pending.pk]), {"decision": "deny", "note": "Too late"})
+    response = client.post(
+        reverse("requests:decide", args=[pending.pk]), {"decision": "deny", "note": "Too late"}, follow=True
+    )
+    assert "A denial needs the alternative offered to the customer." in response.text
     assert ">Too late</textarea>" in response.text
     assert 'value="deny" checked' in response.text
     assert "If you deny, this reason reaches the customer" in response.text
