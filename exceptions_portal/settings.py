@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "stand-ins-started": {
+        "task": "requests.tasks.stand_ins_started",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "resend-unsent-emails": {
         "task": "requests.tasks.resend_unsent_emails",
         "schedule": 300.0,

@@ -260,8 +260,10 @@ class Delegation(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The stand-in was told of what already waited at the approver's levels when the period started.
+    arrivals_sent_on = models.DateField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["arrivals_sent_on"])
 
     class Meta:
         ordering = ["-starts_on"]

@@ -1,6 +1,7 @@
 """Telling people: one entry point per event, each writing in-app rows and emailing after commit.
 
-Events: a request arrives at a level (filed pending, back from the rep's answer; the SLA sweep's
+Events: a request arrives at a level (filed pending, back from the rep's answer, a stand-in's period
+starting; the SLA sweep's
 escalations are written set-based in ``escalation.py`` with the same recipients and flags), a
 decision, a question, an answer, a policy flagged for review. Every row is emailed once the
 transaction commits, on its own, or held for the recipient's digest (their preference) and sent with
@@ -14,7 +15,7 @@ is needed to decide without the portal, and Approve / Deny / Open links (``decis
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,17 +24,20 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal.bulk import insert_from_select
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
 from requests import decision_links
 from requests.dispatch import enqueue_on_commit
 from requests.models import (
     OPEN_STATUSES,
+    Delegation,
     ExceptionRequest,
     Notification,
     NotificationPreference,
@@ -148,6 +152,68 @@ def request_arrived(request: ExceptionRequest, *, why: str) -> list[Notification
     ]
     text = f"{request.reference} waits for your decision ({why}): {request.policy.name}, {money(request.amount)}."
     return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
+
+
+def stand_in_started(delegation: Delegation, *, today: date | None = None) -> int:
+    """A stand-in's period starts: they are told, once per period, of each request already waiting at the
+    absent approver's levels (an arrival, with links), except their own filings and what they decide anyway.
+    Claimed by a conditional update, so the service and the daily job never tell them twice."""
+    today = today or timezone.localdate()
+    if not (delegation.starts_on <= today <= delegation.ends_on):
+        return 0
+    claimed = Delegation.objects.filter(pk=delegation.pk, arrivals_sent_on__isnull=True).update(arrivals_sent_on=today)
+    if not claimed:
+        return 0
+    absent, delegate = delegation.approver, delegation.delegate
+    if not delegate.is_active:
+        return 0
+
+    def levels_of(user: AbstractBaseUser) -> QuerySet[ApproverLevel]:
+        return ApproverLevel.objects.filter(
+            Q(user_id=user.pk) | Q(group_id__in=user.groups.values("pk")),
+            policy_id=OuterRef("policy_id"),
+            level=OuterRef("approval_level"),
+        )
+
+    rows = (
+        ExceptionRequest.objects.filter(status__in=OPEN_STATUSES)
+        .filter(Exists(levels_of(absent)))
+        .exclude(Exists(levels_of(delegate)))
+        .exclude(rep_id=delegate.pk)
+    )
+    created_at = timezone.now()
+    written = insert_from_select(
+        Notification,
+        rows,
+        {
+            "user": Value(delegate.pk),
+            "request": F("pk"),
+            "kind": Notification.Kind.ARRIVED.value,
+            "text": Concat(
+                "reference", Value(f" waits for your decision: you stand in for {_name(absent)} from today.")
+            ),
+            "created_at": created_at,
+            "level": F("approval_level"),
+            "in_digest": Value(bool(digest_user_ids([delegate.pk]))),
+        },
+    )
+    queue_emails(
+        list(
+            Notification.objects.filter(user=delegate, created_at=created_at, in_digest=False).values_list(
+                "pk", flat=True
+            )
+        )
+    )
+    return written
+
+
+def stand_ins_started(*, today: date | None = None) -> int:
+    """The daily job: every period that starts today (or started while nobody told its stand-in)."""
+    today = today or timezone.localdate()
+    running = Delegation.objects.filter(
+        starts_on__lte=today, ends_on__gte=today, arrivals_sent_on__isnull=True
+    ).select_related("approver", "delegate")
+    return sum(stand_in_started(delegation, today=today) for delegation in running)
 
 
 def request_decided(request: ExceptionRequest, *, approver: AbstractBaseUser) -> list[Notification]:

@@ -565,6 +565,8 @@ def delegation_create(
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
     delegation.save()
+    if starts_on <= timezone.localdate():
+        notifications.stand_in_started(delegation)
     return delegation
 
 

@@ -45,3 +45,9 @@ def resend_unsent_emails() -> int:
 def send_digests() -> int:
     """Beat, every minute: the digests that are due (an interval passed, or an item reached its reminder)."""
     return sum(notifications.digest_send(user_id=user_id) for user_id in notifications.digests_due())
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def stand_ins_started() -> int:
+    """Beat, hourly: stand-ins whose period started are told what already waits for them (once a period)."""
+    return notifications.stand_ins_started()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +14,12 @@ from django.utils import timezone
 from policies.models import ApproverLevel
 from requests import notifications
 from requests.models import Delegation, ExceptionRequest, Notification, NotificationPreference
-from requests.services import exception_request_answer, exception_request_ask, exception_request_file
+from requests.services import (
+    delegation_create,
+    exception_request_answer,
+    exception_request_ask,
+    exception_request_file,
+)
 from requests.tasks import send_digests
 from tests.conftest import facts, make_user
 
@@ -200,3 +206,31 @@ def test_a_user_without_email_gets_the_in_app_row_only(rep, policy, mailoutbox, 
     file_pending(rep, policy, capture=django_capture_on_commit_callbacks)
     assert len(arrivals(quiet)) == 1
     assert all(m.to != [""] for m in mailoutbox)
+
+
+def test_a_stand_ins_period_starting_is_an_arrival_once(
+    rep, policy, manager_high, director, mailoutbox, django_capture_on_commit_callbacks
+):
+    waiting = file_pending(rep, policy, capture=django_capture_on_commit_callbacks)
+    mailoutbox.clear()
+    today = timezone.localdate()
+    with django_capture_on_commit_callbacks(execute=True):
+        delegation_create(approver=manager_high, delegate=director, starts_on=today, ends_on=today)
+    (arrival,) = arrivals(director)
+    assert (arrival.request_id, arrival.level) == (waiting.pk, 1)
+    assert arrival.text == f"{waiting.reference} waits for your decision: you stand in for Manager_High from today."
+    (email,) = [m for m in mailoutbox if m.to == [director.email]]
+    assert "Approve: http://127.0.0.1:8000/requests/email/" in email.body
+    assert "Your authority here: 2,500.00" in email.body
+    assert notifications.stand_ins_started() == 0  # the hourly job: already told
+    assert len(arrivals(director)) == 1
+
+
+def test_a_future_stand_in_is_told_when_the_period_starts(rep, policy, manager_high, director):
+    file_pending(rep, policy, capture=lambda execute: nullcontext())
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    delegation_create(approver=manager_high, delegate=director, starts_on=tomorrow, ends_on=tomorrow)
+    assert arrivals(director) == []
+    assert notifications.stand_ins_started(today=tomorrow) == 1
+    assert notifications.stand_ins_started(today=tomorrow) == 0
+    assert len(arrivals(director)) == 1
