@@ -407,9 +407,14 @@ def delegation(request: HttpRequest) -> HttpResponse:
 def preferences(request: HttpRequest) -> HttpResponse:
     """How the person is emailed: every notification, or a digest every 15 / 30 / 60 minutes."""
     preference = notices.preference_for(request.user)
+    # Offer the browser's time zone (the tz cookie, see BrowserTimezoneMiddleware) until one is saved.
+    browser_zone = timezone.get_current_timezone_name() if preference.pk is None else ""
     form = PreferenceForm(
         request.POST or None,
-        initial={"digest_minutes": preference.digest_minutes, "time_zone": preference.time_zone},
+        initial={
+            "digest_minutes": preference.digest_minutes,
+            "time_zone": preference.time_zone or (browser_zone if browser_zone != settings.TIME_ZONE else ""),
+        },
     )
     if request.method == "POST" and form.is_valid():
         notices.preference_save(user=request.user, **form.cleaned_data)
