@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -34,6 +35,10 @@ from requests.models import Delegation, Notification
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
+# Wrong passwords on email confirm pages before approving from email is refused for a while (per
+# process: Django's default local-memory cache; a shared cache makes it per site).
+EMAIL_PASSWORD_ATTEMPTS = 5
+EMAIL_PASSWORD_LOCKOUT_SECONDS = 15 * 60
 # Requests waiting for the rep's answer shown (marked) above the queue.
 QUEUE_WAITING_SHOWN = 50
 # How far past the page shown the queue counts: "page 1 of at least 41" beyond that.
@@ -444,7 +449,16 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
     step_up = req is not None and decision_links.needs_password(req)
     if request.method == "POST" and not problem and form.is_valid():
         approve = form.cleaned_data["decision"] == "approve"
-        if approve and step_up and not approver.check_password(form.cleaned_data["password"]):
+        failures_key = f"email-decision-password-failures:{approver.pk}"
+        if approve and step_up and cache.get(failures_key, 0) >= EMAIL_PASSWORD_ATTEMPTS:
+            form.add_error(
+                "password",
+                "Too many wrong passwords: log in to the portal and decide this request there. Nothing was decided.",
+            )
+        elif approve and step_up and not approver.check_password(form.cleaned_data["password"]):
+            # A leaked email must not let anyone guess the approver's password without limit.
+            cache.add(failures_key, 0, timeout=EMAIL_PASSWORD_LOCKOUT_SECONDS)
+            cache.incr(failures_key)
             form.add_error("password", "That is not your password. Nothing was decided.")
         else:
             try:

@@ -238,3 +238,19 @@ def test_two_approvers_clicking_at_once_store_one_decision(rep, policy, manager_
     request.refresh_from_db()
     decisions = [h for h in request.history.all() if (h.history_change_reason or "").startswith(("Approved", "Denied"))]
     assert len(decisions) == 1
+
+
+def test_wrong_passwords_are_limited(client, rep, policy, manager_high, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.EMAIL_DECISION_STEP_UP_AMOUNT = Decimal("100")
+    request = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("200")))
+    url = link(manager_high, request)
+    for _ in range(5):
+        assert "That is not your password." in approve(client, url, password="guess").content.decode()
+    text = approve(client, url, password="pw").content.decode()
+    assert "Too many wrong passwords" in text
+    request.refresh_from_db()
+    assert request.status == Status.PENDING
+    cache.clear()
