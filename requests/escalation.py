@@ -202,6 +202,8 @@ class _Notices:
         if kind == Notification.Kind.ARRIVED:
             # One arrival per person who may decide it there: never its own rep (segregation of duties).
             rows = rows.exclude(rep_id=exclude_rep)
+        if kind in (Notification.Kind.ARRIVED, Notification.Kind.REMINDER):
+            # The level its email's decision links are bound to.
             columns["level"] = F("approval_level")
         insert_from_select(Notification, rows, columns)
 

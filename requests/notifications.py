@@ -48,8 +48,9 @@ from requests.models import (
 EMAIL_CHUNK = 100
 # A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
 EMAIL_CLAIM_TIMEOUT = timedelta(minutes=10)
-# Kinds whose email carries the decision facts and the Approve / Deny / Open links.
-ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED)
+# Kinds whose email carries the decision facts and the Approve / Deny / Open links (while the request still
+# waits at the notification's level).
+ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED, Notification.Kind.REMINDER)
 
 
 def _name(user: AbstractBaseUser) -> str:
@@ -350,6 +351,8 @@ def _message(*, user: AbstractBaseUser, subject: str, template: str, context: di
 
 def _subject(notification: Notification) -> str:
     request = notification.request
+    if request is not None and notification.kind == Notification.Kind.REMINDER:
+        return f"[Exceptions portal] Reminder: {request.reference} is due soon: {request.policy.name}, {money(request.amount)}"
     if request is not None and notification.kind in ARRIVAL_KINDS:
         return f"[Exceptions portal] {request.reference} waits for your decision: {request.policy.name}, {money(request.amount)}"
     if request is not None:

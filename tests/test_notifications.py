@@ -234,3 +234,17 @@ def test_a_future_stand_in_is_told_when_the_period_starts(rep, policy, manager_h
     assert notifications.stand_ins_started(today=tomorrow) == 1
     assert notifications.stand_ins_started(today=tomorrow) == 0
     assert len(arrivals(director)) == 1
+
+
+def test_the_reminder_email_carries_the_decision_links(
+    rep, policy, manager_high, mailoutbox, django_capture_on_commit_callbacks
+):
+    from requests.escalation import sla_sweep
+
+    request = file_pending(rep, policy, capture=django_capture_on_commit_callbacks)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        sla_sweep(now=FILED + timedelta(minutes=90))
+    (email,) = [m for m in mailoutbox if m.to == [manager_high.email]]
+    assert email.subject.startswith(f"[Exceptions portal] Reminder: {request.reference} is due soon")
+    assert "Approve: http://127.0.0.1:8000/requests/email/" in email.body
