@@ -1,11 +1,10 @@
 """Telling people: one entry point per event, each writing in-app rows and emailing after commit.
 
 Events: a request arrives at a level (filed pending, back from the rep's answer, a stand-in's period
-starting; the SLA sweep's
-escalations are written set-based in ``escalation.py`` with the same recipients and flags), a
-decision, a question, an answer, a policy flagged for review. Every row is emailed once the
-transaction commits, on its own, or held for the recipient's digest (their preference) and sent with
-the next digest, which never holds an arrival past its request's reminder point.
+starting; the SLA sweep's escalations and reminders are written set-based in ``escalation.py`` with the
+same recipients, digest flags and levels), a decision, a question, an answer, a policy flagged for review.
+Every row is emailed once the transaction commits, on its own, or held for the recipient's digest (their
+preference) and sent with the next digest, which never holds an arrival past its request's reminder point.
 
 Emails are multipart (text and HTML from ``templates/requests/email/``), carry ``List-Unsubscribe``
 pointing to the preferences page, and link with ``PORTAL_BASE_URL``. An arrival's email carries what
