@@ -234,7 +234,10 @@ def seed_cast(*, policies: int = 50, customers: int = 2000, sla_minutes: int = 1
             ]
         )
         customer_rows = Customer.objects.bulk_create(
-            (Customer(external_ref=f"BENCH-C{n:06d}", name=f"Customer {n}") for n in range(1, customers + 1)),
+            (
+                Customer(external_ref=f"BENCH-C{n:06d}", ref_key=f"bench-c{n:06d}", name=f"Customer {n}")
+                for n in range(1, customers + 1)
+            ),
             batch_size=2000,
         )
     return Cast(

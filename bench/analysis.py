@@ -208,7 +208,10 @@ def seed_cast(*, policies: int, customers: int, rng: random.Random) -> Cast:
         )
         RepRight.objects.bulk_create(RepRight(policy=policy, group=groups[roles.REPS]) for policy in created[::2])
         customer_rows = Customer.objects.bulk_create(
-            (Customer(external_ref=f"BENCH-C{n:06d}", name=f"Customer {n}") for n in range(1, customers + 1)),
+            (
+                Customer(external_ref=f"BENCH-C{n:06d}", ref_key=f"bench-c{n:06d}", name=f"Customer {n}")
+                for n in range(1, customers + 1)
+            ),
             batch_size=2000,
         )
     # A few policies get most of the exceptions, as in real life (Zipf-like weights).

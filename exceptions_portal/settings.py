@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "simple_history",
     "crispy_forms",
     "crispy_bootstrap5",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "policies",
     "requests",
 ]
@@ -157,6 +160,30 @@ STORAGES = {
         )
     },
 }
+# Evidence attached to requests: a folder under VAR_DIR, or any S3-compatible store when a bucket is named
+# (credentials from boto3's usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables).
+ATTACHMENTS_S3_BUCKET = env.str("ATTACHMENTS_S3_BUCKET", default="")
+if ATTACHMENTS_S3_BUCKET:
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENTS_S3_BUCKET,
+            "endpoint_url": env.str("ATTACHMENTS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("ATTACHMENTS_S3_REGION", default="") or None,
+            "location": env.str("ATTACHMENTS_S3_PREFIX", default="attachments"),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("ATTACHMENTS_DIR", default=str(VAR_DIR / "attachments"))},
+    }
+ATTACHMENT_MAX_MB = env_int("ATTACHMENT_MAX_MB", 10, minimum=1)
+ATTACHMENT_MAX_COUNT = env_int("ATTACHMENT_MAX_COUNT", 10, minimum=1)
+
 # Tests run with DEBUG off but without collectstatic (STATIC_MANIFEST=false, WHITENOISE_USE_FINDERS=true).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 
@@ -170,6 +197,9 @@ SIMPLE_HISTORY_ENFORCE_HISTORY_MODEL_PERMISSIONS = True
 
 # Email: console by default, SMTP via EMAIL_URL.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if DEBUG and not env.str("EMAIL_URL", default=""):
+    # Development without EMAIL_URL: one line per email in the log, the full text in VAR_DIR/mail.log.
+    EMAIL_BACKEND = "exceptions_portal.logs.SummaryEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 
 # Security: safe defaults whenever DEBUG is off (manage.py check --deploy).
@@ -210,6 +240,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 SLA_REMINDER_PERCENT = env_int("SLA_REMINDER_PERCENT", 75, minimum=1)
 SLA_SWEEP_BATCH_SIZE = env_int("SLA_SWEEP_BATCH_SIZE", 500, minimum=1)
+# The longest out-of-office an approver may set, in days (first and last day included).
+DELEGATION_MAX_DAYS = env_int("DELEGATION_MAX_DAYS", 60, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "enforce-sla": {
@@ -238,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 3600},
     },
+    "retry-webhooks": {
+        "task": "requests.tasks.retry_webhook_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "weekly-digest": {
         "task": "policies.tasks.weekly_digest",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
@@ -251,9 +288,59 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 # Approving from an email link above this amount asks for the approver's password again.
 EMAIL_DECISION_STEP_UP_AMOUNT = Decimal(env_int("EMAIL_DECISION_STEP_UP_AMOUNT", 1000))
 
+# The REST API (requests/api/) and its OpenAPI schema.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token class first: an anonymous call gets 401 with WWW-Authenticate, not 403.
+        "requests.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["requests.api.throttling.PerTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": API_THROTTLE_RATE},
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "requests.api.problems.problem_exception_handler",
+    # OPTIONS answers 405 like any undocumented method (the schema documents the API).
+    "DEFAULT_METADATA_CLASS": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Policy-exceptions portal API",
+    "DESCRIPTION": (
+        "File, preview, decide and follow policy exceptions from a helpdesk. Authenticate with "
+        "`Authorization: Bearer <token>` (tokens are created on the portal's API tokens page). "
+        "Errors are RFC 9457 problem+json documents with the portal's own messages."
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "requests.api.schema.add_links"],
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Webhooks (requests/webhooks.py).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Receivers on private, loopback or link-local addresses are refused (SSRF) unless this is on.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "exceptions_portal.logs.ExpectedClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A 403 or 404 is expected (a rep on the queue, another rep's request): its line, not its traceback.
+    "loggers": {"django.request": {"filters": ["expected_client_errors"]}},
 }

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from simple_history.admin import SimpleHistoryAdmin
+from django.utils.text import capfirst
 from simple_history.utils import update_change_reason
 
+from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,
@@ -89,19 +90,44 @@ class ExceptionTierInline(admin.StackedInline):
     min_num = 1
 
 
-class ControlInline(admin.TabularInline):
+class LabelledTabularInline(admin.TabularInline):
+    """A table of inline rows whose inputs have names for screen readers: a column header is not a label.
+
+    Each input is named by its column and row ("Level, row 2"), and the delete box by its row.
+    """
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        verbose = str(self.verbose_name)
+
+        class Labelled(formset):
+            def add_fields(self, form, index) -> None:
+                super().add_fields(form, index)
+                row = "new row" if index is None else f"row {index + 1}"
+                for name, field in form.fields.items():
+                    if name == "DELETE":
+                        field.widget.attrs["aria-label"] = f"Delete {verbose}, {row}"
+                    elif not field.widget.is_hidden:
+                        # A foreign key's select sits inside the admin's "add another" wrapper.
+                        widget = getattr(field.widget, "widget", field.widget)
+                        widget.attrs["aria-label"] = f"{capfirst(str(field.label or name))}, {verbose} {row}"
+
+        return Labelled
+
+
+class ControlInline(LabelledTabularInline):
     model = Control
     extra = 0
 
 
-class RepRightInline(admin.TabularInline):
+class RepRightInline(LabelledTabularInline):
     model = RepRight
     extra = 0
     verbose_name = "rep right: may grant tier 2 without approval"
     verbose_name_plural = "rep rights: may grant tier 2 without approval"
 
 
-class ApproverLevelInline(admin.TabularInline):
+class ApproverLevelInline(LabelledTabularInline):
     model = ApproverLevel
     extra = 0
     verbose_name = "approver"
@@ -138,7 +164,7 @@ def _inline_changes(formset) -> list[str]:
 
 
 @admin.register(Policy)
-class PolicyAdmin(SimpleHistoryAdmin):
+class PolicyAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "problem_type", "owner", "active", "sla_minutes", "needs_review"]
     list_filter = ["problem_type", "active", "needs_review"]
     list_select_related = ["problem_type", "owner"]
@@ -166,14 +192,14 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ProblemType)
-class ProblemTypeAdmin(SimpleHistoryAdmin):
+class ProblemTypeAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(ExceptionTier)
-class ExceptionTierAdmin(SimpleHistoryAdmin):
+class ExceptionTierAdmin(AppendOnlyHistoryAdmin):
     form = StandaloneTierForm
     list_display = ["policy", "level", "kind", "money_cap", "max_business_days", "supplier_exceptions_allowed"]
     list_filter = ["level", "kind", "policy__problem_type"]
@@ -182,21 +208,21 @@ class ExceptionTierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Control)
-class ControlAdmin(SimpleHistoryAdmin):
+class ControlAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "policy"]
     list_select_related = ["policy"]
     search_fields = ["name", "policy__name"]
 
 
 @admin.register(RepRight)
-class RepRightAdmin(SimpleHistoryAdmin):
+class RepRightAdmin(AppendOnlyHistoryAdmin):
     list_display = ["policy", "user", "group"]
     list_select_related = ["policy", "user", "group"]
     list_filter = ["policy"]
 
 
 @admin.register(ApproverLevel)
-class ApproverLevelAdmin(SimpleHistoryAdmin):
+class ApproverLevelAdmin(AppendOnlyHistoryAdmin):
     list_display = ["policy", "level", "user", "group", "money_authority"]
     list_select_related = ["policy", "user", "group"]
     list_filter = ["level", "policy"]
@@ -210,20 +236,20 @@ class BusinessCalendarForm(forms.ModelForm):
         fields = ["name", "time_zone", "working_days", "opens_at", "closes_at"]
 
 
-class HolidayInline(admin.TabularInline):
+class HolidayInline(LabelledTabularInline):
     model = Holiday
     extra = 0
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(SimpleHistoryAdmin):
+class BusinessCalendarAdmin(AppendOnlyHistoryAdmin):
     form = BusinessCalendarForm
     list_display = ["name", "time_zone", "opens_at", "closes_at"]
     inlines = [HolidayInline]
 
 
 @admin.register(Holiday)
-class HolidayAdmin(SimpleHistoryAdmin):
+class HolidayAdmin(AppendOnlyHistoryAdmin):
     list_display = ["name", "date", "calendar"]
     list_select_related = ["calendar"]
     list_filter = ["calendar"]

@@ -81,7 +81,10 @@ def format_duration(value: timedelta | None) -> str:
 
 
 def requests_in(period: Period) -> QuerySet[ExceptionRequest]:
-    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at)
+    # A withdrawn request was taken back before anyone decided it: it is not an exception to learn from.
+    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at).exclude(
+        status=Status.WITHDRAWN
+    )
     if period.problem_type_id:
         rows = rows.filter(policy__problem_type_id=period.problem_type_id)
     # No default ordering: it would add a sort of every row to each aggregate.
@@ -331,6 +334,20 @@ def _week_of_filing(weeks: list[date]) -> Case | Value:
     return within(0, len(weeks) - 1)
 
 
+# A customer who filed at least this many requests in a period asks often: the analysis lists them, and the
+# customer page marks them "frequent asker" (is_frequent_asker).
+FREQUENT_ASKER_MIN_REQUESTS = 2
+
+
+def is_frequent_asker(filed_in_period: int) -> bool:
+    return filed_in_period >= FREQUENT_ASKER_MIN_REQUESTS
+
+
+def customer_requests_filed(customer_id: int, period: Period) -> int:
+    """How many requests a customer filed in a period, counted as the analysis counts them."""
+    return requests_in(period).filter(customer_id=customer_id).count()
+
+
 def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     rows = requests_in(period)
     # Grouped by id (not by the text columns) so the grouping stays small, and without the distinct
@@ -339,7 +356,7 @@ def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     top = list(
         rows.values("customer")
         .annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED))
-        .filter(filed__gte=2)
+        .filter(filed__gte=FREQUENT_ASKER_MIN_REQUESTS)
         .order_by("-filed", "customer")[:limit]
     )
     details = {
@@ -350,7 +367,7 @@ def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     }
     for row in top:
         row.update(details[row["customer"]])
-        del row["customer"]
+        row["customer_id"] = row.pop("customer")
     return sorted(top, key=lambda r: (-r["filed"], r["customer__name"]))
 
 

@@ -29,6 +29,12 @@ class AnalysisFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Dates typed in From/To apply without choosing "Custom dates" first (the page's script also clears
+        # them when a preset is picked, so that a preset chosen later wins).
+        if self.is_bound and (self.data.get("start") or self.data.get("end")) and self.data.get("period") != "custom":
+            data = self.data.copy()
+            data["period"] = "custom"
+            self.data = data
         self.fields["problem_type"].queryset = ProblemType.objects.order_by("name")
         for name in ("period", "problem_type"):
             self.fields[name].widget.attrs["class"] = "form-select"

@@ -35,6 +35,13 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("requests", "view_delegation"),
         ("requests", "view_historicaldelegation"),
         ("policies", "view_analysis"),
+        # Webhooks are registered in admin by policy admins (requests/webhooks.py).
+        ("requests", "add_webhookendpoint"),
+        ("requests", "change_webhookendpoint"),
+        ("requests", "view_webhookendpoint"),
+        ("requests", "delete_webhookendpoint"),
+        ("requests", "view_webhookdelivery"),
+        ("requests", "change_webhookdelivery"),
     ]
     + [
         (app, f"{action}_{model}")
@@ -69,12 +76,18 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 
 def ensure_groups(*, group_model, permission_model) -> None:
     """Create the role groups with their permissions; idempotent. Takes the models so that the
-    data migration (historical models) and the test suite (after a flush) share it."""
+    data migration (historical models) and the test suite (after a flush) share it.
+
+    A permission whose model a later migration creates is skipped here: that migration calls this again
+    (requests 0016_api for the webhook models)."""
     for group_name, perms in GROUP_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=group_name)
-        group.permissions.add(
-            *[permission_model.objects.get(content_type__app_label=app, codename=codename) for app, codename in perms]
-        )
+        found = []
+        for app, codename in perms:
+            permission = permission_model.objects.filter(content_type__app_label=app, codename=codename).first()
+            if permission is not None:
+                found.append(permission)
+        group.permissions.add(*found)
 
 
 def can_file(user: AbstractBaseUser | AnonymousUser) -> bool:

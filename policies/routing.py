@@ -49,6 +49,20 @@ class ApproverSpec:
     money_authority: Decimal
     user_id: int | None = None
     group_id: int | None = None
+    # The active people who hold this row: its user, or its group's active members. None when
+    # not known (a table test's plain data): then the row counts as held by someone active.
+    active_holders: frozenset[int] | None = None
+
+    def may_approve(self, amount: Decimal, *, excluding: frozenset[int] = frozenset()) -> bool:
+        """Someone active (other than ``excluding``, the filer) holds this row with authority for ``amount``."""
+        if not within_authority(amount, self.money_authority):
+            return False
+        if self.active_holders is None:
+            return True
+        return bool(self.active_holders - excluding)
+
+    def is_staffed(self, *, excluding: frozenset[int] = frozenset()) -> bool:
+        return self.active_holders is None or bool(self.active_holders - excluding)
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,8 @@ class RequestFacts:
     supplier_exception: bool
     waived_controls: tuple[str, ...] = ()
     rep_has_tier2_right: bool = False
+    # The filing rep: segregation of duties, they never approve their own request.
+    rep_id: int | None = None
     # References of this customer's earlier (not denied) exceptions under this policy.
     earlier_exceptions: tuple[str, ...] = ()
 
@@ -97,6 +113,32 @@ class RoutingDecision:
 
 def money(amount: Decimal) -> str:
     return f"{amount:,.2f}"
+
+
+def within_authority(amount: Decimal, authority: Decimal | None) -> bool:
+    """Approving needs money authority of at least the amount (denying needs none)."""
+    return authority is not None and amount <= authority
+
+
+def approval_level_for(
+    approvers: tuple[ApproverSpec, ...], *, amount: Decimal, lowest: int, rep_id: int | None = None
+) -> int | None:
+    """Routing by amount: the lowest approval level, at or above ``lowest``, where at least one
+    active approver other than the filer may approve ``amount``; None when no level can.
+
+    The filing service routes with ``lowest`` = the level the tier needs; the SLA sweep escalates
+    a breach with ``lowest`` = the level above the breached one.
+    """
+    excluding = frozenset({rep_id}) if rep_id is not None else frozenset()
+    able = [a.level for a in approvers if a.level >= lowest and a.may_approve(amount, excluding=excluding)]
+    return min(able, default=None)
+
+
+def highest_authority(approvers: tuple[ApproverSpec, ...], *, lowest: int, rep_id: int | None = None) -> Decimal | None:
+    """The largest money authority an active approver (other than the filer) holds at or above ``lowest``."""
+    excluding = frozenset({rep_id}) if rep_id is not None else frozenset()
+    staffed = [a.money_authority for a in approvers if a.level >= lowest and a.is_staffed(excluding=excluding)]
+    return max(staffed, default=None)
 
 
 def _misfits(tier: TierSpec, facts: RequestFacts) -> list[str]:
@@ -130,7 +172,10 @@ def route(policy: PolicySpec, facts: RequestFacts) -> RoutingDecision:
        beyond every tier's limits the request needs the top level of approval;
     3. tier 1, or tier 2 with the rep's right on the policy: granted at once,
        unless this customer already had an exception under this policy;
-    4. otherwise pending, assigned to the policy's approval level.
+    4. otherwise pending, assigned to the policy's approval level;
+    5. routing by amount: the lowest level, at or above the one the tier needs, where an active
+       approver (not the filer) may approve the amount; refused, naming the highest authority,
+       when no level can.
     """
     if not policy.active:
         return RoutingDecision(
@@ -167,14 +212,14 @@ def route(policy: PolicySpec, facts: RequestFacts) -> RoutingDecision:
         if not policy.tiers:
             reasons.append(f"“{policy.name}” has no tiers of exception defined.")
         reasons.append("No tier's predefined limits cover this request: it needs the top level of approval.")
-        return _pending(policy, reasons, None, top_level, beyond_all_tiers=True, is_repeat=is_repeat)
+        return _pending(policy, facts, reasons, None, top_level, beyond_all_tiers=True, is_repeat=is_repeat)
 
     if is_repeat:
         reasons.append(
             f"This customer already had an exception under “{policy.name}” "
             f"({', '.join(facts.earlier_exceptions)}): a one-time exception is one time, so an approver decides."
         )
-        return _pending(policy, reasons, chosen, 1, is_repeat=True)
+        return _pending(policy, facts, reasons, chosen, 1, is_repeat=True)
 
     if chosen.level == 1:
         reasons.append("Tier 1 is a creative, middle-ground solution: any rep may grant it. Granted at once.")
@@ -188,26 +233,46 @@ def route(policy: PolicySpec, facts: RequestFacts) -> RoutingDecision:
         reasons.append(f"Tier 2 needs approval: you do not hold the tier-2 right for “{policy.name}”.")
     else:
         reasons.append("Tier 3, a full resolution, is always decided by an approver.")
-    return _pending(policy, reasons, chosen, 1)
+    return _pending(policy, facts, reasons, chosen, 1)
 
 
 def _pending(
     policy: PolicySpec,
+    facts: RequestFacts,
     reasons: list[str],
     tier: TierSpec | None,
-    level: int | None,
+    needed: int | None,
     *,
     beyond_all_tiers: bool = False,
     is_repeat: bool = False,
 ) -> RoutingDecision:
-    approvers = tuple(a for a in policy.approvers if a.level == level) if level is not None else ()
-    if not approvers:
-        where = f"at level {level}" if level is not None else "at any level"
-        reasons.append(
-            f"“{policy.name}” has no approver {where}, so nobody could decide this request. "
+    def refused(reason: str) -> RoutingDecision:
+        reasons.append(reason)
+        return RoutingDecision(Outcome.REFUSED, tuple(reasons), tier=tier, beyond_all_tiers=beyond_all_tiers)
+
+    if needed is None:
+        return refused(
+            f"“{policy.name}” has no approver at any level, so nobody could decide this request. "
             "Ask a policy admin to name one."
         )
-        return RoutingDecision(Outcome.REFUSED, tuple(reasons), tier=tier, beyond_all_tiers=beyond_all_tiers)
+    highest = highest_authority(policy.approvers, lowest=needed, rep_id=facts.rep_id)
+    if highest is None:
+        return refused(
+            f"“{policy.name}” has no active approver at level {needed} or above, so nobody could decide "
+            "this request. Ask a policy admin to name one."
+        )
+    level = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed, rep_id=facts.rep_id)
+    if level is None:
+        return refused(
+            f"Nobody may approve {money(facts.amount)} under “{policy.name}”; the highest authority is "
+            f"{money(highest)}. Lower the amount, or ask a policy admin about the approvers' authority."
+        )
+    if level > needed:
+        skipped = f"level {needed}" if level - 1 == needed else f"levels {needed}–{level - 1}"
+        reasons.append(
+            f"Nobody at approval {skipped} may approve {money(facts.amount)}: it goes straight to level {level}."
+        )
+    approvers = tuple(a for a in policy.approvers if a.level == level)
     names = ", ".join(a.name for a in approvers)
     reasons.append(f"Pending: assigned to approval level {level} ({names}).")
     return RoutingDecision(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -19,7 +18,22 @@ def policies_with_rules() -> QuerySet[Policy]:
         "controls",
         "calendar__holidays",
         Prefetch("approver_levels", queryset=ApproverLevel.objects.select_related("user", "group")),
+        # Routing by amount counts only active approvers: a group counts through its active members.
+        Prefetch(
+            "approver_levels__group__user_set",
+            queryset=get_user_model().objects.filter(is_active=True).only("pk"),
+            to_attr="active_members",
+        ),
     )
+
+
+def _active_holders(row: ApproverLevel) -> frozenset[int]:
+    if row.user_id:
+        return frozenset({row.user_id}) if row.user.is_active else frozenset()
+    members = getattr(row.group, "active_members", None)
+    if members is None:  # not prefetched
+        members = row.group.user_set.filter(is_active=True).only("pk")
+    return frozenset(member.pk for member in members)
 
 
 def policy_spec(policy: Policy) -> PolicySpec:
@@ -44,6 +58,7 @@ def policy_spec(policy: Policy) -> PolicySpec:
                 money_authority=a.money_authority,
                 user_id=a.user_id,
                 group_id=a.group_id,
+                active_holders=_active_holders(a),
             )
             for a in policy.approver_levels.all()
         ),
@@ -68,12 +83,3 @@ def calendar_spec(policy: Policy) -> Calendar | None:
 def rep_has_tier2_right(*, user: AbstractBaseUser, policy: Policy) -> bool:
     """The right is held directly or through one of the user's groups."""
     return RepRight.objects.filter(Q(user=user) | Q(group__in=user.groups.all()), policy=policy).exists()
-
-
-def approver_authority(*, user_ids: list[int], group_ids: list[int], policy_id: int, level: int) -> Decimal | None:
-    """The largest money authority any of these users or groups holds at this level of this policy."""
-    rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level).filter(
-        Q(user_id__in=user_ids) | Q(group_id__in=group_ids)
-    )
-    authorities = [row.money_authority for row in rows]
-    return max(authorities) if authorities else None

@@ -34,7 +34,7 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
     Exceptions granted before the policy's last review do not count again: "kept as is" must not
     be undone by the very requests that were reviewed.
     """
-    from requests import notifications
+    from requests import notifications, webhooks
     from requests.services import system_user
 
     now = now or timezone.now()
@@ -88,6 +88,7 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
         notifications.policy_flagged(policy, reason=reason)
         flag.owner_notified_at = now
         flag.save_without_historical_record(update_fields=["owner_notified_at"])
+        webhooks.emit("review-flagged", policy=policy)
     return FlagOutcome(flag, raised=True)
 
 

@@ -4,12 +4,16 @@ routing, the SLA and the audit trail are never bypassed."""
 from __future__ import annotations
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
 from requests.models import Customer, Delegation, ExceptionRequest
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
+class ReadOnlyAdmin(AppendOnlyHistoryAdmin):
+    # No bulk action (delete_selected, or one added later by accident) changes a request, customer or
+    # out-of-office: they change only through the services.
+    actions = None
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -39,3 +43,6 @@ class CustomerAdmin(ReadOnlyAdmin):
 class DelegationAdmin(ReadOnlyAdmin):
     list_display = ["approver", "delegate", "starts_on", "ends_on"]
     list_select_related = ["approver", "delegate"]
+
+
+from requests import webhook_admin  # noqa: E402, F401  (registers the webhook admin)

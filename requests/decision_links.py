@@ -2,7 +2,7 @@
 
 The token is Django's signing (HMAC with SECRET_KEY, timestamped), so nothing is stored per link: it
 names the approver, the request, the approval level and when the request reached that level. It is
-good while the request still waits at that level (not decided, not escalated, not sent back), and
+good while the request still waits at that level (not decided, withdrawn, escalated or sent back), and
 for at most the policy's SLA plus a day. Deciding through it is single use by construction: the
 decision takes the request out of the level, so the same link then reads "already approved by you".
 A GET never changes anything (mail scanners and link previews follow GETs): the confirm page decides
@@ -98,6 +98,13 @@ def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCh
         return LinkCheck(
             **found,
             problem=f"{request.reference} was already {verb} by {_name(request.decided_by)} at {_when(request.decided_at)}.",
+        )
+    if request.status == Status.WITHDRAWN:
+        when = f" at {_when(request.withdrawn_at)}" if request.withdrawn_at else ""
+        return LinkCheck(
+            **found,
+            problem=f"{request.reference} was withdrawn by {_name(request.rep)}{when}: this link is closed, "
+            "nothing is left to decide.",
         )
     try:
         signing.loads(token, salt=SALT, max_age=link_lifetime(request))

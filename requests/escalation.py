@@ -37,10 +37,13 @@ from django.utils import timezone
 from exceptions_portal.bulk import insert_from_select, insert_history
 from policies import roles
 from policies.models import Policy
-from policies.selectors import calendar_spec, policies_with_rules
-from requests import notifications, sla
+from policies.routing import approval_level_for
+from policies.selectors import calendar_spec, policies_with_rules, policy_spec
+from requests import notifications, sla, webhooks
+from requests.authority import portal_today
 from requests.models import (
     OPEN_STATUSES,
+    Delegation,
     Escalation,
     ExceptionRequest,
     Notification,
@@ -201,7 +204,18 @@ class _Notices:
         }
         if kind == Notification.Kind.ARRIVED:
             # One arrival per person who may decide it there: never its own rep (segregation of duties).
-            rows = rows.exclude(rep_id=exclude_rep)
+            # Nor a request filed by someone they stand in for (segregation of duties, authority.py).
+            today = portal_today(self.created_at)
+            rows = rows.exclude(rep_id=exclude_rep).exclude(
+                Exists(
+                    Delegation.objects.filter(
+                        approver_id=OuterRef("rep_id"),
+                        delegate_id=exclude_rep,
+                        starts_on__lte=today,
+                        ends_on__gte=today,
+                    )
+                )
+            )
         if kind in (Notification.Kind.ARRIVED, Notification.Kind.REMINDER):
             # The level its email's decision links are bound to.
             columns["level"] = F("approval_level")
@@ -242,6 +256,19 @@ def _by_level(rows: list) -> dict[tuple[int, int], list]:
     groups: dict[tuple[int, int], list] = defaultdict(list)
     for row in rows:
         groups[(row.policy_id, row.approval_level)].append(row)
+    return groups
+
+
+def _by_move(rows: list, policies: dict[int, Policy]) -> dict[tuple[int, int, int | None], list]:
+    """Breached rows grouped by where they go: the next level above the breached one where an active
+    approver (not the filer) may approve the amount (routing by amount, routing.py), or None: alert."""
+    specs = {policy_id: policy_spec(policy) for policy_id, policy in policies.items()}
+    groups: dict[tuple[int, int, int | None], list] = defaultdict(list)
+    for row in rows:
+        to_level = approval_level_for(
+            specs[row.policy_id].approvers, amount=row.amount, lowest=row.approval_level + 1, rep_id=row.rep_id
+        )
+        groups[(row.policy_id, row.approval_level, to_level)].append(row)
     return groups
 
 
@@ -332,7 +359,9 @@ def escalate_batch(
         breached = list(
             breached_requests(now=now)
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "reference", "policy_id", "approval_level", "due_at", named=True)[:batch_size]
+            .values_list("pk", "reference", "policy_id", "approval_level", "due_at", "amount", "rep_id", named=True)[
+                :batch_size
+            ]
         )
         if not breached:
             return 0
@@ -343,10 +372,9 @@ def escalate_batch(
         moves = _Moves()
         escalated: list[int] = []
         alerted: list[int] = []
-        for (policy_id, from_level), rows in _by_level(breached).items():
+        for (policy_id, from_level, to_level), rows in _by_move(breached, policies).items():
             policy = policies[policy_id]
             ids = [row.pk for row in rows]
-            to_level = min((a.level for a in policy.approver_levels.all() if a.level > from_level), default=None)
             if to_level is None:
                 moves.alert(ids, at_level=from_level)
                 notices.add("alert", recipients.policy_admins(policy), ids)
@@ -385,6 +413,8 @@ def escalate_batch(
             escalation={"breached_at": F("due_at"), "created_at": created_at},
         )
         notices.write(rep_request_ids=escalated)
+        webhooks.emit_many("escalated", escalated)
+        webhooks.emit_many("alerted", alerted)
         _queue_emails(request_ids=[row.pk for row in breached], created_at=created_at)
         return len(breached)
 

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from zoneinfo import available_timezones
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import Q
+from django.urls import reverse
 
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause, NotificationPreference, Status
-from requests.services import FilingFacts
+from requests.selectors import customer_for_reference
+from requests.services import FilingFacts, customer_name_conflict
 
 
 class ControlCheckboxes(forms.CheckboxSelectMultiple):
@@ -35,8 +38,11 @@ class ExceptionRequestForm(forms.Form):
     customer_ref = forms.CharField(
         label="Customer reference",
         max_length=64,
-        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", "Use letters, digits, dots, dashes or slashes.")],
-        help_text="Their account or order reference. A new reference creates the customer.",
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._/ -]*$", "Use letters, digits, spaces, dots, dashes or slashes.")
+        ],
+        help_text="Their account or order reference. A new reference creates the customer; case, spaces and "
+        "a trailing dot or slash do not make another customer.",
     )
     customer_name = forms.CharField(
         label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."
@@ -74,9 +80,16 @@ class ExceptionRequestForm(forms.Form):
         max_length=2000,
         help_text="What would prevent this from happening again.",
     )
+    # One per form shown: posting the same form again shows the request it filed (services.exception_request_file_once).
+    filing_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    # The preview, on a half-filled form, leaves the customer's name to the filing.
+    checks_customer_name = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("filing_token", uuid.uuid4())
         # Validation accepts any policy, so that a form left open while a policy was
         # deactivated gets routing's clear "no longer active" instead of "invalid choice".
         policies = Policy.objects.select_related("problem_type").order_by("name")
@@ -92,9 +105,22 @@ class ExceptionRequestForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False  # the template's <form> carries the htmx preview attributes
         self.helper.layout = Layout(
+            "filing_token",
             Fieldset(
                 "Customer",
-                Row(Column("customer_ref", css_class="col-md-5"), Column("customer_name", css_class="col-md-7")),
+                # Whose reference it is, as the rep types (htmx asks requests:customer_hint; no script).
+                Row(
+                    Column("customer_ref", css_class="col-md-5"),
+                    Column("customer_name", css_class="col-md-7"),
+                    **{
+                        "hx-get": reverse("requests:customer_hint"),
+                        "hx-trigger": "load, input delay:300ms",
+                        "hx-include": "[name=customer_ref],[name=customer_name]",
+                        "hx-target": "#customer-hint",
+                        "hx-swap": "innerHTML",
+                    },
+                ),
+                HTML('<div id="customer-hint" class="mb-3 small" aria-live="polite"></div>'),
             ),
             Fieldset(
                 "Policy and customer",
@@ -113,7 +139,11 @@ class ExceptionRequestForm(forms.Form):
                 Div("waived_controls", css_id="controls-field"),
             ),
             Fieldset("What you offer", "alternative_offered", "corrective_action"),
-            Submit("file", "File request", css_class="btn-primary"),
+            # On a phone the preview comes after the form: the template repeats this button below the preview,
+            # so that the rep reads who may grant it before filing.
+            HTML(
+                '<button type="submit" name="file" class="btn btn-primary d-none d-lg-inline-block">File request</button>'
+            ),
         )
 
     def clean(self) -> dict:
@@ -126,6 +156,11 @@ class ExceptionRequestForm(forms.Form):
                 "waived_controls",
                 f"{', '.join(c.name for c in foreign)} belongs to another policy, not to {policy.name}.",
             )
+        if self.checks_customer_name and cleaned.get("customer_ref"):
+            customer = customer_for_reference(cleaned["customer_ref"])
+            conflict = customer and customer_name_conflict(customer, cleaned.get("customer_name") or "")
+            if conflict:
+                self.add_error("customer_name", conflict)
         return cleaned
 
     def filing_facts(self) -> FilingFacts:
@@ -150,6 +185,8 @@ class ExceptionRequestForm(forms.Form):
 class PreviewForm(ExceptionRequestForm):
     """The routing preview works on a half-filled form: only what routing needs is required."""
 
+    checks_customer_name = False
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name in (
@@ -162,6 +199,43 @@ class PreviewForm(ExceptionRequestForm):
             "corrective_action",
         ):
             self.fields[name].required = False
+
+    # What routing needs, in the order the form asks for it.
+    ROUTING_FIELDS = ("policy", "sentiment", "amount", "business_days")
+
+    def routing_problems(self) -> tuple[list[str], list[str]]:
+        """What keeps the preview from routing: fields still empty, and fields whose value is wrong, in words."""
+        missing: list[str] = []
+        wrong: list[str] = []
+        for name in self.ROUTING_FIELDS:
+            errors = self.errors.as_data().get(name)
+            if not errors:
+                continue
+            codes = {error.code for error in errors}
+            if "required" in codes:
+                missing.append(str(self.fields[name].label or name).lower())
+            else:
+                wrong.append(self._worded(name, codes))
+        return missing, wrong
+
+    def _worded(self, name: str, codes: set[str]) -> str:
+        if name == "amount":
+            if "min_value" in codes:
+                return "the amount cannot be negative"
+            if "max_decimal_places" in codes:
+                return "the amount takes at most two decimals (cents)"
+            if "max_value" in codes or "max_digits" in codes or "max_whole_digits" in codes:
+                return f"the amount can be at most {MAX_MONEY:,.2f}"
+            return "the amount must be a number, like 120.50"
+        if name == "business_days":
+            if "min_value" in codes:
+                return "the business days cannot be negative"
+            if "max_value" in codes:
+                return "the business days can be at most 365"
+            return "the business days must be a whole number, like 3"
+        if name == "policy":
+            return "that policy is not one you can choose: pick another"
+        return f"choose one of the listed values for {str(self.fields[name].label or name).lower()}"
 
 
 class CustomerMessageForm(forms.Form):
@@ -193,6 +267,12 @@ class DecisionForm(forms.Form):
 
 class AskForm(forms.Form):
     question = forms.CharField(label="Question for the rep", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label="Why you withdraw it", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, strip=True
+    )
 
 
 class AnswerForm(forms.Form):
@@ -336,3 +416,28 @@ class AllRequestsForm(forms.Form):
         if start and end and end < start:
             self.add_error("filed_to", "The last day must be on or after the first day.")
         return cleaned
+
+
+class MyRequestsFilterForm(forms.Form):
+    """My requests: by status, policy, filing dates, and a search by reference or customer."""
+
+    q = forms.CharField(label="Reference or customer", required=False, max_length=100)
+    status = forms.ChoiceField(label="Status", required=False)
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    filed_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    filed_to = forms.DateField(label="Filed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Every status the model knows (a new one appears here by itself); the rep's own wait named as theirs.
+        self.fields["status"].choices = [("", "All statuses")] + [
+            (value, "Waiting for you" if value == Status.WAITING_FOR_REP else label) for value, label in Status.choices
+        ]
+        self.fields["policy"].queryset = Policy.objects.order_by("name")
+        self.fields["q"].widget.attrs.update(
+            {"class": "form-control", "type": "search", "placeholder": "EX-2026-… or a name"}
+        )
+        for name in ("status", "policy"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        for name in ("filed_from", "filed_to"):
+            self.fields[name].widget.attrs["class"] = "form-control"

@@ -7,15 +7,19 @@ here.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from policies.models import MAX_MONEY, Sentiment, TierKind
+from requests.references import customer_ref_key
 
 
 class Cause(models.TextChoices):
@@ -32,6 +36,7 @@ class Status(models.TextChoices):
     WAITING_FOR_REP = "waiting_for_rep", "Waiting for rep"
     APPROVED = "approved", "Approved"
     DENIED = "denied", "Denied"
+    WITHDRAWN = "withdrawn", "Withdrawn by rep"
 
 
 # A request in one of these is in an approver's queue and under the SLA clock.
@@ -39,6 +44,8 @@ OPEN_STATUSES = (Status.PENDING, Status.ESCALATED)
 # Granted exceptions: the rep's own grant or an approver's approval.
 GRANTED_STATUSES = (Status.GRANTED, Status.APPROVED)
 DECIDED_STATUSES = (Status.GRANTED, Status.APPROVED, Status.DENIED)
+# What the filing rep may still take back: open, or waiting for their answer.
+WITHDRAWABLE_STATUSES = (Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP)
 
 
 def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
@@ -52,8 +59,23 @@ def tier_label(level: int | None, kind: str, beyond_all_tiers: bool) -> str:
     return f"Tier {level}"
 
 
+def routing_reason_text(reason: str | dict) -> str:
+    """A line of the routing explanation. The deadline is stored as facts and read in the reader's time zone
+    (the active one), with the zone named; older rows hold the sentence as it was written."""
+    if isinstance(reason, dict) and "due_by" in reason:
+        due = timezone.localtime(datetime.fromisoformat(reason["due_by"]))
+        return f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} ({reason.get('sla_minutes')} minute SLA)."
+    return str(reason)
+
+
 class Customer(models.Model):
     external_ref = models.CharField("customer reference", max_length=64, unique=True)
+    # The reference as compared (references.customer_ref_key): one customer however it is typed. Empty
+    # only for a customer whose key another, older customer already had when keys were introduced
+    # (`manage.py customers_duplicates` lists them).
+    ref_key = models.CharField(
+        "normalised reference", max_length=64, unique=True, null=True, blank=True, editable=False
+    )
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -64,6 +86,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_ref})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.ref_key is None:
+            self.ref_key = customer_ref_key(self.external_ref) or None
+        super().save(*args, **kwargs)
 
 
 class ExceptionRequest(models.Model):
@@ -149,6 +176,13 @@ class ExceptionRequest(models.Model):
     customer_message = models.TextField(blank=True, max_length=8000)
     message_sent_at = models.DateTimeField(null=True, blank=True)
 
+    # Taking it back (services.exception_request_withdraw).
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True, max_length=2000)
+
+    # The one-time token of the filing form: the same form posted twice files once.
+    filing_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
     # Derived from status and due_at, which the history already keeps.
     history = HistoricalRecords(excluded_fields=["open_due_at"])
 
@@ -224,6 +258,8 @@ class Notification(models.Model):
         ALERT = "alert", "SLA breached at top level"
         REVIEW_FLAG = "review_flag", "Policy flagged for review"
         ARRIVED = "arrived", "A request waits for your decision"
+        WITHDRAWN = "withdrawn", "Withdrawn by the rep"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook disabled"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     request = models.ForeignKey(
@@ -318,3 +354,49 @@ class QuestionAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.request}"
+
+
+def _attachment_storage():
+    from requests.attachments import AttachmentStorage
+
+    return AttachmentStorage()
+
+
+def attachment_upload_path(instance: Attachment, filename: str) -> str:
+    # Never the uploader's name: a random name in the request's folder, with the extension of the checked type.
+    return f"requests/{instance.request_id}/{uuid.uuid4().hex}.{filename.rpartition('.')[2]}"
+
+
+class Attachment(models.Model):
+    """Evidence on a request (a bank confirmation, a photo of the damage, an outage notice).
+
+    The type was checked from the content (attachments.py); ``name`` is the sanitised name shown and offered
+    as the download's name. Served only through the portal's view, which applies the request's visibility.
+    """
+
+    request = models.ForeignKey(ExceptionRequest, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_upload_path, storage=_attachment_storage, max_length=200)
+    thumbnail = models.FileField(
+        upload_to=attachment_upload_path, storage=_attachment_storage, max_length=200, blank=True
+    )
+    name = models.CharField(max_length=120)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+# The REST API's and the webhooks' models live in their own module (keeps this one about requests).
+from requests.api_models import ApiToken, IdempotencyKey, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

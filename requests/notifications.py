@@ -2,7 +2,9 @@
 
 Events: a request arrives at a level (filed pending, back from the rep's answer, a stand-in's period
 starting; the SLA sweep's escalations and reminders are written set-based in ``escalation.py`` with the
-same recipients, digest flags and levels), a decision, a question, an answer, a policy flagged for review.
+same recipients, digest flags and levels), a decision, a question, an answer, a withdrawal by the rep, a
+policy flagged for review, a webhook endpoint disabled. Who is told of an arrival follows the rule of
+authority (``authority.py``): never the rep, nor anyone standing in for the rep.
 Every row is emailed once the transaction commits, on its own, or held for the recipient's digest (their
 preference) and sent with the next digest, which never holds an arrival past its request's reminder point.
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -33,6 +34,7 @@ from exceptions_portal.bulk import insert_from_select
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
 from requests import decision_links
+from requests.authority import Authority, decision_authority, portal_today
 from requests.dispatch import enqueue_on_commit
 from requests.models import (
     OPEN_STATUSES,
@@ -41,8 +43,8 @@ from requests.models import (
     Notification,
     NotificationPreference,
     QuestionAnswer,
-    Status,
 )
+from requests.selectors import NOT_AN_EXCEPTION
 
 EMAIL_CHUNK = 100
 # A claim older than this belongs to a worker that died mid-send: the resend job takes it over.
@@ -56,18 +58,12 @@ def _name(user: AbstractBaseUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def _authority_for(user: AbstractBaseUser, request: ExceptionRequest) -> Decimal | None:
-    """The money authority that would apply if ``user`` decided ``request`` at its level; None when none.
-
-    The one place notifications ask: the lead rewires it to the shared authority function at merge.
-    """
-    from requests.services import ExceptionRequestError, _acting_authority
-
-    try:
-        authority, _on_behalf_of = _acting_authority(approver=user, request=request)
-    except ExceptionRequestError:
-        return None
-    return authority
+def _authority_for(user: AbstractBaseUser, request: ExceptionRequest) -> Authority | None:
+    """The authority that would apply if ``user`` decided ``request`` at its level (the one rule,
+    ``authority.decision_authority``: stand-ins and segregation of duties included); None when they may
+    not decide it at all."""
+    authority = decision_authority(user=user, request=request, action="decide")
+    return authority if authority.may_act else None
 
 
 def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
@@ -87,7 +83,7 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
         .filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
         .distinct()
     )
-    today = today or timezone.localdate()
+    today = today or portal_today()
     delegates = User.objects.filter(
         is_active=True,
         delegations_in__approver__in=users,
@@ -98,6 +94,22 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
     for user in [*users, *delegates]:
         seen.setdefault(user.pk, user)
     return list(seen.values())
+
+
+def deciders_of(request: ExceptionRequest) -> list[AbstractBaseUser]:
+    """Who may decide ``request`` at its level: ``deciders`` without its rep nor anyone standing in for its
+    rep today (segregation of duties, authority.py), so that nobody is told of what they may not decide."""
+    today = portal_today()
+    stand_ins_of_rep = set(
+        Delegation.objects.filter(approver_id=request.rep_id, starts_on__lte=today, ends_on__gte=today).values_list(
+            "delegate_id", flat=True
+        )
+    )
+    return [
+        user
+        for user in deciders(policy_id=request.policy_id, level=request.approval_level, today=today)
+        if user.pk != request.rep_id and user.pk not in stand_ins_of_rep
+    ]
 
 
 def digest_user_ids(user_ids: Iterable[int]) -> set[int]:
@@ -145,11 +157,7 @@ def queue_emails(notification_ids: list[int]) -> None:
 
 def request_arrived(request: ExceptionRequest, *, why: str) -> list[Notification]:
     """The request now waits at its level: everyone who may decide it there is told once (not its rep)."""
-    recipients = [
-        user
-        for user in deciders(policy_id=request.policy_id, level=request.approval_level)
-        if user.pk != request.rep_id
-    ]
+    recipients = deciders_of(request)
     text = f"{request.reference} waits for your decision ({why}): {request.policy.name}, {money(request.amount)}."
     return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
 
@@ -158,7 +166,7 @@ def stand_in_started(delegation: Delegation, *, today: date | None = None) -> in
     """A stand-in's period starts: they are told, once per period, of each request already waiting at the
     absent approver's levels (an arrival, with links), except their own filings and what they decide anyway.
     Claimed by a conditional update, so the service and the daily job never tell them twice."""
-    today = today or timezone.localdate()
+    today = today or portal_today()
     if not (delegation.starts_on <= today <= delegation.ends_on):
         return 0
     claimed = Delegation.objects.filter(pk=delegation.pk, arrivals_sent_on__isnull=True).update(arrivals_sent_on=today)
@@ -180,6 +188,7 @@ def stand_in_started(delegation: Delegation, *, today: date | None = None) -> in
         .filter(Exists(levels_of(absent)))
         .exclude(Exists(levels_of(delegate)))
         .exclude(rep_id=delegate.pk)
+        .exclude(rep_id=absent.pk)  # nor what the absent approver filed: segregation of duties (authority.py)
     )
     created_at = timezone.now()
     written = insert_from_select(
@@ -209,7 +218,7 @@ def stand_in_started(delegation: Delegation, *, today: date | None = None) -> in
 
 def stand_ins_started(*, today: date | None = None) -> int:
     """The daily job: every period that starts today (or started while nobody told its stand-in)."""
-    today = today or timezone.localdate()
+    today = today or portal_today()
     running = Delegation.objects.filter(
         starts_on__lte=today, ends_on__gte=today, arrivals_sent_on__isnull=True
     ).select_related("approver", "delegate")
@@ -232,11 +241,7 @@ def question_answered(request: ExceptionRequest, *, rep: AbstractBaseUser, corre
     asker = request.info_requested_by
     fix = f" ({corrected})" if corrected else ""
     rows: list[Notification] = []
-    at_level = [
-        user
-        for user in deciders(policy_id=request.policy_id, level=request.approval_level)
-        if user.pk != request.rep_id
-    ]
+    at_level = deciders_of(request)
     others = [user for user in at_level if user.pk != getattr(asker, "pk", None)]
     if asker is not None and asker.is_active:
         # The asker's email decides only while the request waits at a level they decide at (a correction
@@ -259,6 +264,29 @@ def question_answered(request: ExceptionRequest, *, rep: AbstractBaseUser, corre
         level=request.approval_level,
     )
     return rows
+
+
+def request_withdrawn(
+    request: ExceptionRequest, *, rep: AbstractBaseUser, reason: str, also: AbstractBaseUser | None = None
+) -> list[Notification]:
+    """The rep took it back: whoever had it in their queue (the level's deciders and their stand-ins) and
+    whoever asked the rep a question are told it is gone (not the rep)."""
+    recipients = deciders(policy_id=request.policy_id, level=request.approval_level) if request.approval_level else []
+    if also is not None and also.is_active and also.pk not in {user.pk for user in recipients}:
+        recipients.append(also)
+    recipients = [user for user in recipients if user.pk != rep.pk]
+    text = f"{_name(rep)} withdrew {request.reference}: {reason}"
+    return _write(recipients, request=request, kind=Notification.Kind.WITHDRAWN, text=text)
+
+
+def webhook_disabled(endpoint, *, owners: Iterable[AbstractBaseUser]) -> list[Notification]:
+    """A webhook endpoint was disabled after repeated failures: its owner (or the policy admins) are told."""
+    text = (
+        f"The webhook “{endpoint.name}” ({endpoint.url}) was disabled after "
+        f"{endpoint.consecutive_failures} failed deliveries in a row. Fix the receiver, then "
+        "re-enable it in admin: its pending deliveries are sent then."
+    )
+    return _write(owners, request=None, kind=Notification.Kind.WEBHOOK_DISABLED, text=text)
 
 
 def policy_flagged(policy: Policy, *, reason: str) -> list[Notification]:
@@ -309,7 +337,7 @@ def request_email_context(notification: Notification) -> dict:
         "earlier": list(
             ExceptionRequest.objects.filter(customer_id=request.customer_id, policy_id=request.policy_id)
             .exclude(pk=request.pk)
-            .exclude(status=Status.DENIED)
+            .exclude(status__in=NOT_AN_EXCEPTION)
             .order_by("filed_at")
             .values_list("reference", flat=True)[:10]
         ),

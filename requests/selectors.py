@@ -2,24 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from policies.models import ApproverLevel, Policy
+from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
-from requests.models import Customer, Delegation, ExceptionRequest, Notification, Status
+from requests.authority import (
+    Standing,
+    approver_standing,
+    authority_for_request,
+    authority_phrase,
+    decision_authority,
+    user_name,
+)
+from requests.models import (
+    DECIDED_STATUSES,
+    OPEN_STATUSES,
+    Attachment,
+    Customer,
+    ExceptionRequest,
+    Notification,
+    Status,
+    tier_label,
+)
+from requests.references import customer_ref_key
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+# A denied request granted nothing, and a withdrawn one was taken back before anyone decided it:
+# neither is an earlier exception for the one-time rule, nor for the known-customer hint.
+NOT_AN_EXCEPTION = (Status.DENIED, Status.WITHDRAWN)
+
+
+def customer_for_reference(reference: str) -> Customer | None:
+    """The customer a reference names, however it is typed (references.customer_ref_key)."""
+    key = customer_ref_key(reference)
+    if not key:
+        return None
+    return Customer.objects.filter(ref_key=key).first()
+
+
+@dataclass(frozen=True)
+class KnownCustomer:
+    customer: Customer
+    exceptions: int
+    last_reference: str | None
+
+
+def known_customer(*, reference: str) -> KnownCustomer | None:
+    """Whose reference this is, for the filing form: the customer, their exceptions and the last one."""
+    customer = customer_for_reference(reference)
+    if customer is None:
+        return None
+    rows = ExceptionRequest.objects.filter(customer=customer).exclude(status__in=NOT_AN_EXCEPTION)
+    last = rows.order_by("-filed_at", "-pk").values_list("reference", flat=True).first()
+    return KnownCustomer(customer=customer, exceptions=rows.count(), last_reference=last)
 
 
 def earlier_exception_references(
@@ -30,7 +80,7 @@ def earlier_exception_references(
         return ()
     rows = (
         ExceptionRequest.objects.filter(customer=customer, policy_id=policy_id)
-        .exclude(status=Status.DENIED)
+        .exclude(status__in=NOT_AN_EXCEPTION)
         .exclude(pk=exclude_request_id)
         .order_by("filed_at")
         .values_list("reference", flat=True)
@@ -52,6 +102,7 @@ def routing_decision_for(
             supplier_exception=facts.supplier_exception,
             waived_controls=tuple(facts.waived_controls),
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
+            rep_id=rep.pk,
             earlier_exceptions=earlier_exception_references(
                 customer=customer, policy_id=policy.pk, exclude_request_id=exclude_request_id
             ),
@@ -61,28 +112,24 @@ def routing_decision_for(
 
 @dataclass(frozen=True)
 class ApproverIdentity:
-    """Whom a user acts for: themselves and anyone whose out-of-office names them as delegate today."""
+    """Whom a user acts for: themselves and every absent approver whose out-of-office gives them
+    something today (authority.py); ``stands_in_for`` also counts the ones that give nothing, for
+    segregation of duties."""
 
     user_ids: tuple[int, ...]
     group_ids: tuple[int, ...]
     stands_in_for: tuple[int, ...]
 
 
-def approver_identity(*, user: AbstractBaseUser, today: date | None = None) -> ApproverIdentity:
-    today = today or timezone.localdate()
-    absent = tuple(
-        Delegation.objects.filter(delegate=user, starts_on__lte=today, ends_on__gte=today)
-        .values_list("approver_id", flat=True)
-        .distinct()
+def approver_identity(
+    *, user: AbstractBaseUser, today: date | None = None, standing: Standing | None = None
+) -> ApproverIdentity:
+    standing = standing or approver_standing(user=user, today=today)
+    return ApproverIdentity(
+        user_ids=standing.acting_user_ids,
+        group_ids=standing.group_ids,
+        stands_in_for=tuple(absent_id for absent_id, _ in standing.stands_in_for),
     )
-    user_ids = (user.pk, *absent)
-    group_ids = tuple(
-        get_user_model()
-        .groups.through.objects.filter(user_id__in=user_ids)
-        .values_list("group_id", flat=True)
-        .distinct()
-    )
-    return ApproverIdentity(user_ids=user_ids, group_ids=group_ids, stands_in_for=absent)
 
 
 def _approver_rows(identity: ApproverIdentity) -> QuerySet[ApproverLevel]:
@@ -119,9 +166,12 @@ def get_request_for_user(*, user: AbstractBaseUser, pk: int) -> ExceptionRequest
     )
 
 
-def queue_for(*, user: AbstractBaseUser, identity: ApproverIdentity | None = None) -> QuerySet[ExceptionRequest]:
-    """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first."""
-    identity = identity or approver_identity(user=user)
+def queue_for(*, user: AbstractBaseUser, standing: Standing | None = None) -> QuerySet[ExceptionRequest]:
+    """Open requests at a level where the user (or whom they stand in for) approves, oldest deadline first.
+
+    Not what they filed, nor what a person they stand in for filed: they may not act on those
+    (segregation of duties, authority.py)."""
+    identity = approver_identity(user=user, standing=standing)
     assigned = Exists(
         _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
     )
@@ -130,18 +180,51 @@ def queue_for(*, user: AbstractBaseUser, identity: ApproverIdentity | None = Non
     return (
         ExceptionRequest.objects.filter(open_due_at__isnull=False)
         .filter(assigned)
+        .exclude(rep_id__in=(user.pk, *identity.stands_in_for))
         .select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by")
         .order_by("open_due_at", "pk")
     )
 
 
-def my_requests(*, user: AbstractBaseUser) -> QuerySet[ExceptionRequest]:
-    return ExceptionRequest.objects.filter(rep=user).select_related("customer", "policy").order_by("-filed_at", "-pk")
+def my_requests(
+    *,
+    user: AbstractBaseUser,
+    status: str = "",
+    policy: Policy | None = None,
+    filed_from: date | None = None,
+    filed_to: date | None = None,
+    q: str = "",
+) -> QuerySet[ExceptionRequest]:
+    """The rep's own requests, those waiting for their answer first, then the newest."""
+    rows = ExceptionRequest.objects.filter(rep=user)
+    if status:
+        rows = rows.filter(status=status)
+    if policy is not None:
+        rows = rows.filter(policy=policy)
+    if filed_from is not None:
+        rows = rows.filter(filed_at__gte=_day_start(filed_from))
+    if filed_to is not None:
+        rows = rows.filter(filed_at__lt=_day_start(filed_to + timedelta(days=1)))
+    q = q.strip()
+    if q:
+        rows = rows.filter(
+            Q(reference__icontains=q) | Q(customer__external_ref__icontains=q) | Q(customer__name__icontains=q)
+        )
+    waiting_first = Case(When(status=Status.WAITING_FOR_REP, then=Value(0)), default=Value(1))
+    return rows.select_related("customer", "policy").order_by(waiting_first, "-filed_at", "-pk")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:
     """The customer's exceptions under every policy: the "frequent asker" view of one customer."""
-    rows = ExceptionRequest.objects.filter(customer_id=customer_id).select_related("policy").order_by("-filed_at")
+    rows = (
+        ExceptionRequest.objects.filter(customer_id=customer_id)
+        .select_related("policy", "decided_by")
+        .order_by("-filed_at", "-pk")
+    )
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
     return rows
@@ -203,28 +286,122 @@ def _display(field, value) -> str:
 
 
 def decision_context(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> dict:
-    """What the request page offers this user: decide/claim/ask as an assigned approver, answer as the rep."""
-    context: dict = {"can_act": False, "authority": None}
-    if (
-        exception_request.is_open
-        and user.has_perm("requests.decide_exceptionrequest")
-        and exception_request.rep_id != user.pk
-    ):
-        identity = approver_identity(user=user)
-        rows = _approver_rows(identity).filter(
-            policy_id=exception_request.policy_id, level=exception_request.approval_level
-        )
-        authorities = [row.money_authority for row in rows]
-        if authorities:
-            context["can_act"] = True
-            context["authority"] = max(authorities)
-    if exception_request.policy_version:
-        context["policy_version"] = (
-            exception_request.policy.history.filter(history_id=exception_request.policy_version)
-            .select_related("history_user")
-            .first()
-        )
+    """What the request page offers this user: decide/claim/ask as an assigned approver, with the
+    authority the decision would apply (the same function the decision calls), and what was in force."""
+    context: dict = {"can_act": False, "authority": None, "authority_refusal": ""}
+    if exception_request.is_open and user.has_perm("requests.decide_exceptionrequest"):
+        authority = decision_authority(user=user, request=exception_request)
+        context["authority"] = authority
+        context["can_act"] = authority.may_act
+        context["authority_refusal"] = authority.refusal
+        context["may_approve"] = authority.may_approve(exception_request.amount)
+    if exception_request.decided_at:
+        context["in_force"] = decision_in_force(exception_request)
     return context
+
+
+@dataclass(frozen=True)
+class TierInForce:
+    label: str
+    money_cap: Decimal
+    max_business_days: int
+    supplier_exceptions_allowed: int
+
+
+@dataclass(frozen=True)
+class InForce:
+    """What a decision was made under: the policy as it stood at the recorded version, and the
+    authority applied, phrased for people."""
+
+    policy_name: str
+    problem_type: str
+    version: int | None
+    changed_at: datetime | None
+    changed_by: str
+    tiers: tuple[TierInForce, ...]
+    authority: str
+
+    @property
+    def version_text(self) -> str:
+        """ "version 4 of this policy, changed 12 Aug 2026 by Sam Patel" """
+        if self.version is None:
+            return "version not recorded"
+        text = f"version {self.version} of this policy"
+        if self.changed_at is not None:
+            changed = timezone.localtime(self.changed_at)
+            text += f", changed {changed.day} {changed:%b %Y}"
+        if self.changed_by:
+            text += f" by {self.changed_by}"
+        return text
+
+
+def _tiers_as_of(policy_id: int, moment: datetime) -> tuple[TierInForce, ...]:
+    """The policy's tiers as they stood at ``moment``, from their history rows. A back-dated
+    decision (demo data) that precedes every tier row shows the tiers as first recorded."""
+    rows = list(ExceptionTier.history.filter(policy_id=policy_id).order_by("history_date", "history_id"))
+    latest: dict[int, object] = {}
+    for row in rows:
+        if row.history_date <= moment:
+            latest[row.id] = row
+    if not latest:
+        for row in rows:
+            latest.setdefault(row.id, row)
+    standing = [row for row in latest.values() if row.history_type != "-"]
+    standing.sort(key=lambda row: (row.level, row.kind))
+    return tuple(
+        TierInForce(
+            label=tier_label(row.level, row.kind, False),
+            money_cap=row.money_cap,
+            max_business_days=row.max_business_days,
+            supplier_exceptions_allowed=row.supplier_exceptions_allowed,
+        )
+        for row in standing
+    )
+
+
+def decision_in_force(exception_request: ExceptionRequest) -> InForce:
+    """The policy's name, problem type, tiers and limits at the version recorded at the decision
+    (its history row), the readable version, and the authority applied in words."""
+    policy = exception_request.policy
+    recorded = None
+    if exception_request.policy_version:
+        recorded = (
+            policy.history.filter(history_id=exception_request.policy_version).select_related("history_user").first()
+        )
+    decided_at = exception_request.decided_at or timezone.now()
+    if recorded is None:
+        name, problem_type_id, version, changed_at, changed_by = policy.name, policy.problem_type_id, None, None, ""
+        moment = decided_at
+    else:
+        name, problem_type_id = recorded.name, recorded.problem_type_id
+        # The version a person reads is the ordinal of the history row, not its id.
+        version = policy.history.filter(history_id__lte=recorded.history_id).count()
+        changed_at = recorded.history_date
+        changed_by = user_name(recorded.history_user) if recorded.history_user else ""
+        moment = max(decided_at, recorded.history_date)
+    problem_type_row = (
+        ProblemType.history.filter(id=problem_type_id, history_date__lte=moment)
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    problem_type = (
+        problem_type_row.name if problem_type_row else str(ProblemType.objects.filter(pk=problem_type_id).first() or "")
+    )
+    return InForce(
+        policy_name=name,
+        problem_type=problem_type,
+        version=version,
+        changed_at=changed_at,
+        changed_by=changed_by,
+        tiers=_tiers_as_of(policy.pk, moment),
+        authority=authority_phrase(
+            status=exception_request.status,
+            authority=exception_request.approver_authority,
+            on_behalf_of_name=user_name(exception_request.decided_on_behalf_of)
+            if exception_request.decided_on_behalf_of_id
+            else "",
+        ),
+    )
 
 
 def queue_filtered(
@@ -257,31 +434,32 @@ def queue_filtered(
     return search_filter(rows, query)
 
 
-def authorities_for(
-    *, user: AbstractBaseUser, identity: ApproverIdentity | None = None
-) -> dict[tuple[int, int], Decimal]:
-    """The user's money authority at each (policy, level) they decide at (directly, by group or standing
-    in), in one query: the queue flags rows above it. The rule deciding a request stays in the service."""
-    identity = identity or approver_identity(user=user)
-    authorities: dict[tuple[int, int], Decimal] = {}
-    for policy_id, level, authority in _approver_rows(identity).values_list("policy_id", "level", "money_authority"):
-        key = (policy_id, level)
-        authorities[key] = max(authority, authorities.get(key, authority))
-    return authorities
+def authorities_for(*, standing: Standing, rows: Iterable[ExceptionRequest]) -> list[ExceptionRequest]:
+    """Each row with the authority its decision would apply (``row.authority``, the one rule of
+    authority.py, stand-ins and segregation of duties included) and whether it allows approving
+    (``row.may_approve``): the queue flags rows above it ("needs 2,500: you hold 250"). ``standing`` is
+    read once per page; no query per row."""
+    rows = list(rows)
+    for row in rows:
+        row.authority = authority_for_request(standing, row)
+        row.may_approve = row.authority.may_approve(row.amount)
+    return rows
 
 
 def waiting_for_rep_at_my_levels(
-    *, user: AbstractBaseUser, identity: ApproverIdentity | None = None
+    *, user: AbstractBaseUser, standing: Standing | None = None
 ) -> QuerySet[ExceptionRequest]:
     """Requests at the user's levels that wait for the rep's answer: shown marked in the queue, not hidden
-    (a separate, short list, so that the queue itself keeps walking its deadline index)."""
-    identity = identity or approver_identity(user=user)
+    (a separate, short list, so that the queue itself keeps walking its deadline index). Not what they, or
+    whoever they stand in for, filed: as in the queue (segregation of duties)."""
+    identity = approver_identity(user=user, standing=standing)
     assigned = Exists(
         _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
     )
     return (
         ExceptionRequest.objects.filter(status=Status.WAITING_FOR_REP)
         .filter(assigned)
+        .exclude(rep_id__in=(user.pk, *identity.stands_in_for))
         .select_related("customer", "policy", "rep", "info_requested_by")
         .order_by("paused_at", "pk")
     )
@@ -341,3 +519,89 @@ def all_requests(
         )
     order = ALL_REQUESTS_SORTS.get(sort, ALL_REQUESTS_SORTS["-filed"])
     return rows.select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by").order_by(*order)
+
+
+# Evidence may be added while the request is being decided, and by the filing rep also once it is decided (the
+# bank confirmation often arrives after the grant). Listed, not excluded: a status added later (a withdrawn
+# request) accepts nothing until it is named here.
+REP_ATTACH_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP, *DECIDED_STATUSES)
+# Removing is possible only before the decision: what a decision was made on stays.
+REMOVABLE_STATUSES = (*OPEN_STATUSES, Status.WAITING_FOR_REP)
+
+
+def is_assigned_approver(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    """The user (or whom they stand in for) approves at the request's current level, and did not file it."""
+    if (
+        not exception_request.is_open
+        or exception_request.rep_id == user.pk
+        or not user.has_perm("requests.decide_exceptionrequest")
+    ):
+        return False
+    identity = approver_identity(user=user)
+    return (
+        _approver_rows(identity)
+        .filter(policy_id=exception_request.policy_id, level=exception_request.approval_level)
+        .exists()
+    )
+
+
+def may_attach(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> bool:
+    if exception_request.rep_id == user.pk:
+        return exception_request.status in REP_ATTACH_STATUSES
+    return is_assigned_approver(user=user, exception_request=exception_request)
+
+
+def may_remove_attachment(
+    *, user: AbstractBaseUser, attachment: Attachment, exception_request: ExceptionRequest
+) -> bool:
+    return attachment.uploaded_by_id == user.pk and exception_request.status in REMOVABLE_STATUSES
+
+
+def get_attachment_for_user(*, user: AbstractBaseUser, request_pk: int, pk: int) -> Attachment:
+    """An attachment of a request the user may see: 404 otherwise, as for the request itself."""
+    exception_request = get_request_for_user(user=user, pk=request_pk)
+    return get_object_or_404(Attachment.objects.select_related("uploaded_by"), request=exception_request, pk=pk)
+
+
+def attachment_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """Attachments added and removed, as entries of the request's history."""
+    rows = Attachment.history.filter(request_id=exception_request.pk).select_related("history_user")
+    entries = []
+    for row in rows:
+        who = "—"
+        if row.history_user is not None:
+            who = row.history_user.get_full_name() or row.history_user.get_username()
+        verb = {"+": "Attached", "-": "Removed attachment", "~": "Changed attachment"}[row.history_type]
+        size = f"{row.size / 1024:.0f} KB" if row.size < 1024 * 1024 else f"{row.size / 1024 / 1024:.1f} MB"
+        entries.append(HistoryEntry(row.history_date, who, f"{verb} “{row.name}” ({size})", verb, []))
+    return entries
+
+
+def request_history_entries(*, exception_request: ExceptionRequest) -> list[HistoryEntry]:
+    """The request's own history and its attachments', newest first."""
+    entries = history_entries(obj=exception_request) + attachment_history_entries(exception_request=exception_request)
+    return sorted(entries, key=lambda entry: entry.when, reverse=True)
+
+
+def may_view_customer(*, user: AbstractBaseUser, customer_id: int) -> bool:
+    """Reps see the customers they filed for; approvers and policy admins every customer.
+
+    Approvers decide for any customer and already see the frequent askers in the analysis; a rep needs the
+    story of the customers they serve, not a directory of every customer.
+    """
+    if is_policy_admin(user) or user.has_perm("requests.decide_exceptionrequest"):
+        return True
+    return ExceptionRequest.objects.filter(customer_id=customer_id, rep=user).exists()
+
+
+def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
+    """The one place that decides whether a user may see a customer's page: 404 otherwise."""
+    customer = get_object_or_404(Customer, pk=pk)
+    if not may_view_customer(user=user, customer_id=customer.pk):
+        raise Http404("No such customer.")
+    return customer
+
+
+def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
+    """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
+    return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))

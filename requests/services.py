@@ -6,6 +6,7 @@ trail. Views, admin actions and Celery tasks call these; none repeat a rule.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,21 +14,38 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
-from policies.selectors import approver_authority, calendar_spec, policies_with_rules
+from policies.selectors import calendar_spec, policies_with_rules
+from requests import attachments, notifications, sla, webhooks
 from requests import messages as customer_messages
-from requests import notifications, sla
+from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
 from requests.dispatch import enqueue_on_commit
-from requests.models import OPEN_STATUSES, Customer, Delegation, ExceptionRequest, QuestionAnswer, Status
-from requests.selectors import approver_identity, routing_decision_for
+from requests.models import (
+    OPEN_STATUSES,
+    WITHDRAWABLE_STATUSES,
+    Attachment,
+    Customer,
+    Delegation,
+    ExceptionRequest,
+    QuestionAnswer,
+    Status,
+)
+from requests.references import customer_ref_key, names_differ
+from requests.selectors import customer_for_reference, may_attach, may_remove_attachment, routing_decision_for
 
 
 class ExceptionRequestError(Exception):
     """A domain rule refused the change; nothing was written. The message is for people."""
+
+
+class CustomerNameConflict(ExceptionRequestError):
+    """A known reference was filed with another person's name."""
 
 
 class FilingRefused(ExceptionRequestError):
@@ -66,21 +84,77 @@ def system_user() -> AbstractBaseUser:
     return user
 
 
+def customer_name_conflict(customer: Customer, name: str) -> str | None:
+    """The refusal when a name typed for a known reference names someone else; None when it fits."""
+    if not names_differ(customer.name, name):
+        return None
+    return (
+        f"{customer.external_ref} is the reference of {customer.name}, not of {name.strip()}. "
+        f"Check the reference, or leave the name empty to file for {customer.name}."
+    )
+
+
 def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
-    """A new reference creates the customer; a known one keeps its recorded name."""
+    """The customer of a reference, created when new. Race-free: of two filings that create the same new
+    customer at once (in any spelling with the same key), one inserts and the other finds that row.
+
+    Raises when the reference is empty, when a new customer has no name, or when the name given for a
+    known reference is someone else's (nothing is changed then)."""
     external_ref = external_ref.strip()
-    customer = Customer.objects.filter(external_ref__iexact=external_ref).first()
-    if customer is not None:
-        return customer
-    if not name.strip():
-        raise ExceptionRequestError(f"Customer {external_ref} is new: give their name so that we can create them.")
-    customer = Customer(external_ref=external_ref, name=name.strip())
-    customer.save()
+    key = customer_ref_key(external_ref)
+    if not key:
+        raise ExceptionRequestError("Give the customer's reference (letters or digits).")
+    customer = Customer.objects.filter(ref_key=key).first()
+    if customer is None:
+        if not name.strip():
+            raise ExceptionRequestError(f"Customer {external_ref} is new: give their name so that we can create them.")
+        try:
+            # A savepoint: the loser of a race (unique ref_key) rolls back only this insert, not the filing.
+            with transaction.atomic():
+                customer = Customer.objects.create(external_ref=external_ref, ref_key=key, name=name.strip())
+        except IntegrityError:
+            # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
+            # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
+            customer = (
+                Customer.objects.filter(ref_key=key).first()
+                or Customer.objects.filter(external_ref=external_ref).first()
+            )
+            if customer is None:
+                raise
+    conflict = customer_name_conflict(customer, name)
+    if conflict:
+        raise CustomerNameConflict(conflict)
     return customer
 
 
+def exception_request_file_once(
+    *, rep: AbstractBaseUser, facts: FilingFacts, filing_token: uuid.UUID, now: datetime | None = None
+) -> tuple[ExceptionRequest, bool]:
+    """File the form that carries ``filing_token`` once: the request and True when this call filed it;
+    the request the token already filed and False when the same form comes again (Back and resubmit,
+    a double click, a retried POST), also when both posts arrive at the same moment."""
+    earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+    if earlier is not None:
+        return earlier, False
+    try:
+        return exception_request_file(rep=rep, facts=facts, now=now, filing_token=filing_token), True
+    except IntegrityError:
+        # The unique token: a concurrent post of the same form committed first (the filing rolled back).
+        earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _filed_with_token(*, rep: AbstractBaseUser, filing_token: uuid.UUID) -> ExceptionRequest | None:
+    earlier = ExceptionRequest.objects.filter(filing_token=filing_token).first()
+    if earlier is not None and earlier.rep_id != rep.pk:
+        raise ExceptionRequestError("This form was already used by someone else: open a new form.")
+    return earlier
+
+
 def exception_request_file(
-    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None, filing_token: uuid.UUID | None = None
 ) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
 
@@ -120,6 +194,7 @@ def exception_request_file(
             beyond_all_tiers=decision.beyond_all_tiers,
             is_repeat=decision.is_repeat,
             filed_at=now,
+            filing_token=filing_token,
         )
         reasons = list(decision.reasons)
         if decision.outcome is Outcome.GRANTED:
@@ -138,9 +213,8 @@ def exception_request_file(
             request.remind_at = sla.reminder_at(
                 start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
             )
-            reasons.append(
-                f"Due by {timezone.localtime(request.due_at):%a %d %b %Y, %H:%M} ({policy.sla_minutes} minute SLA)."
-            )
+            # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
+            reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
             request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
         request.routing_reasons = reasons
         request._history_user = rep
@@ -157,6 +231,7 @@ def exception_request_file(
             _check_review_on_commit(policy.pk)
         else:
             notifications.request_arrived(request, why="just filed")
+        webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 
 
@@ -168,7 +243,7 @@ def exception_request_preview(
     policy = policies_with_rules().filter(pk=facts.policy_id).first()
     if policy is None:
         raise ExceptionRequestError("Pick a policy.")
-    customer = Customer.objects.filter(external_ref__iexact=facts.customer_ref.strip()).first()
+    customer = customer_for_reference(facts.customer_ref)
     decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
     due = None
     if decision.outcome is Outcome.PENDING:
@@ -267,33 +342,14 @@ def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
     return request
 
 
-def _acting_authority(
-    *, approver: AbstractBaseUser, request: ExceptionRequest
-) -> tuple[Decimal, AbstractBaseUser | None]:
-    """The approver's money authority at the request's level, and whom they act for when it is only
-    theirs as a delegate. Raises when they are not assigned at all."""
-    own = approver_authority(
-        user_ids=[approver.pk],
-        group_ids=list(approver.groups.values_list("pk", flat=True)),
-        policy_id=request.policy_id,
-        level=request.approval_level,
-    )
-    if own is not None:
-        return own, None
-    identity = approver_identity(user=approver)
-    for absent_id in identity.stands_in_for:
-        absent = get_user_model().objects.get(pk=absent_id)
-        theirs = approver_authority(
-            user_ids=[absent.pk],
-            group_ids=list(absent.groups.values_list("pk", flat=True)),
-            policy_id=request.policy_id,
-            level=request.approval_level,
-        )
-        if theirs is not None:
-            return theirs, absent
-    raise ExceptionRequestError(
-        f"{request.reference} is not assigned to you: it waits at approval level {request.approval_level}."
-    )
+def _acting_authority(*, approver: AbstractBaseUser, request: ExceptionRequest, action: str) -> Authority:
+    """The authority the approver acts with here (authority.py, the one rule the page and queue show);
+    raises with the reason when they may not act: they filed it, they stand in for whoever filed it,
+    or it is not at a level they (or the absent approver they stand in for) approve at."""
+    authority = decision_authority(user=approver, request=request, action=action)
+    if not authority.may_act:
+        raise ExceptionRequestError(authority.refusal)
+    return authority
 
 
 def exception_request_decide(
@@ -312,10 +368,12 @@ def exception_request_decide(
     moved on since.
 
     Refuses, changing nothing, when the request is no longer open, when the
-    approver filed it (segregation of duties), when they are not assigned
-    (directly, by group or as delegate), or when approving would exceed their
-    money authority. Records what was in force: the policy's history row and
-    the authority used.
+    approver filed it or stands in for whoever filed it (segregation of duties),
+    when they are not assigned (directly, by group or as delegate), or when
+    approving would exceed the authority they act with (authority.py: the same
+    function the request page and the queue show). Records what was in force:
+    the policy's history row, the authority applied to an approval (a denial
+    needs none) and on whose behalf.
     """
     note, alternative = note.strip(), alternative.strip()
     if not note:
@@ -329,14 +387,10 @@ def exception_request_decide(
             raise ExceptionRequestError(
                 f"{request.reference} is no longer waiting at approval level {expected_level}: nothing was decided."
             )
-        if request.rep_id == approver.pk:
-            raise ExceptionRequestError("You filed this request, so another approver must decide it.")
-        authority, on_behalf_of = _acting_authority(approver=approver, request=request)
-        if approve and request.amount > authority:
-            raise ExceptionRequestError(
-                f"The amount {money(request.amount)} is above your money authority of {money(authority)} "
-                f"for “{request.policy.name}”: leave it for an approver with more authority."
-            )
+        authority = _acting_authority(approver=approver, request=request, action="decide")
+        if approve and not authority.may_approve(request.amount):
+            raise ExceptionRequestError(authority.approval_refusal(request.amount, request.policy.name))
+        on_behalf_of = get_user_model().objects.get(pk=authority.on_behalf_of_id) if authority.on_behalf_of_id else None
         request.status = Status.APPROVED if approve else Status.DENIED
         request.decided_at = now
         request.decided_by = approver
@@ -344,7 +398,8 @@ def exception_request_decide(
         request.decision_note = note
         request.decision_alternative = alternative
         request.policy_version = _policy_version(request.policy)
-        request.approver_authority = authority
+        # A denial needs no money authority: none is recorded, so that it never reads as a breach.
+        request.approver_authority = authority.amount if approve else None
         request.claimed_by = None
         if approve:
             request.customer_message = draft_grant_message(request, rep=request.rep)
@@ -353,13 +408,16 @@ def exception_request_decide(
                 request, rep=request.rep, reason=note, alternative=alternative
             )
         verb = "Approved" if approve else "Denied"
-        behalf = f" on behalf of {_user_name(on_behalf_of)}" if on_behalf_of else ""
+        behalf = f" on behalf of {authority.on_behalf_of_name}" if on_behalf_of else ""
+        if approve:
+            behalf += f" within an authority of {money(authority.amount)}"
         request._history_user = approver
         request._history_date = now
         request._change_reason = f"{verb} by {_user_name(approver)}{behalf}: {note}"[:1000]
         request.save()
         if approve:
             _check_review_on_commit(request.policy_id)
+        webhooks.emit(("decided", "granted") if approve else ("decided",), request)
         notifications.request_decided(request, approver=approver)
     return request
 
@@ -368,7 +426,7 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
     """Claim a request so colleagues see who is on it, or release one's own claim."""
     with transaction.atomic():
         request = _lock_open_request(request_id, action="claim")
-        _acting_authority(approver=approver, request=request)
+        _acting_authority(approver=approver, request=request, action="claim")
         if release:
             if request.claimed_by_id != approver.pk:
                 raise ExceptionRequestError("Only the approver who claimed a request releases it.")
@@ -396,9 +454,7 @@ def exception_request_ask(
     now = now or timezone.now()
     with transaction.atomic():
         request = _lock_open_request(request_id, action="ask about")
-        if request.rep_id == approver.pk:
-            raise ExceptionRequestError("You filed this request, so another approver must handle it.")
-        _acting_authority(approver=approver, request=request)
+        _acting_authority(approver=approver, request=request, action="ask about")
         request.status = Status.WAITING_FOR_REP
         request.paused_at = now
         request.info_requested_by = approver
@@ -480,6 +536,10 @@ def exception_request_answer(
                 request.remind_at = sla.resume_deadline(
                     due_at=request.remind_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
                 )
+        if corrections:
+            # The deadline as facts, read in the reader's time zone (models.routing_reason_text), as at filing.
+            due = {"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes}
+            request.routing_reasons = [*request.routing_reasons, due]
         request.status = Status.ESCALATED if request.breached_level else Status.PENDING
         request.paused_at = None
         request.info_answer = answer
@@ -550,6 +610,52 @@ def _reroute(
     return level
 
 
+def exception_request_withdraw(
+    *, request_id: int, rep: AbstractBaseUser, reason: str, now: datetime | None = None
+) -> ExceptionRequest:
+    """The filing rep takes back their open or waiting request, with a reason.
+
+    It leaves every queue and its SLA clock stops (open_due_at is empty outside the open statuses, the
+    sweep reads only those); it no longer counts as an earlier exception. The row lock orders it with a
+    concurrent decision: whichever commits first wins, the other is refused with what happened."""
+    reason = reason.strip()
+    if not reason:
+        raise ExceptionRequestError("Give the reason for withdrawing: the approvers and the history show it.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = (
+            ExceptionRequest.objects.select_for_update(of=("self",))
+            .select_related("policy")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise ExceptionRequestError("That request does not exist.")
+        if request.rep_id != rep.pk:
+            raise ExceptionRequestError("Only the rep who filed this request may withdraw it.")
+        if request.status not in WITHDRAWABLE_STATUSES:
+            decided = ""
+            if request.decided_by_id is not None:
+                decided = f" by {_user_name(request.decided_by)} on {_when(request.decided_at)}"
+            raise ExceptionRequestError(
+                f"{request.reference} is already {request.get_status_display().lower()}{decided}: "
+                "it cannot be withdrawn."
+            )
+        asked_by = request.info_requested_by
+        request.status = Status.WITHDRAWN
+        request.withdrawn_at = now
+        request.withdrawal_reason = reason
+        request.claimed_by = None
+        request.paused_at = None
+        request._history_user = rep
+        request._history_date = now
+        request._change_reason = f"Withdrawn by {_user_name(rep)}: {reason}"[:1000]
+        request.save()
+        notifications.request_withdrawn(request, rep=rep, reason=reason, also=asked_by)
+        webhooks.emit("withdrawn", request)
+    return request
+
+
 def delegation_create(
     *, approver: AbstractBaseUser, delegate: AbstractBaseUser, starts_on: date, ends_on: date
 ) -> Delegation:
@@ -558,14 +664,15 @@ def delegation_create(
         raise ExceptionRequestError("Choose someone else to stand in for you.")
     if not delegate.is_active or not delegate.has_perm("requests.decide_exceptionrequest"):
         raise ExceptionRequestError(f"{_user_name(delegate)} is not an approver and cannot stand in for you.")
-    if ends_on < starts_on:
-        raise ExceptionRequestError("The last day must be on or after the first day.")
-    if ends_on < timezone.localdate():
-        raise ExceptionRequestError("That period is already over.")
+    errors = delegation_period_errors(
+        starts_on=starts_on, ends_on=ends_on, today=portal_today(), max_days=settings.DELEGATION_MAX_DAYS
+    )
+    if errors:
+        raise ExceptionRequestError(" ".join(errors))
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
     delegation.save()
-    if starts_on <= timezone.localdate():
+    if starts_on <= portal_today():
         notifications.stand_in_started(delegation)
     return delegation
 
@@ -576,10 +683,87 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         delegation = Delegation.objects.select_for_update().filter(pk=delegation_id, approver=approver).first()
         if delegation is None:
             raise ExceptionRequestError("That out-of-office is not yours.")
-        today = timezone.localdate()
+        today = portal_today()
         delegation._history_user = approver
         if delegation.starts_on >= today:
             delegation.delete()
         else:
             delegation.ends_on = today - timedelta(days=1)
             delegation.save()
+
+
+def attachment_add(
+    *, request_id: int, user: AbstractBaseUser, upload: UploadedFile, now: datetime | None = None
+) -> Attachment:
+    """Attach a file to a request: by its rep, or an approver it is assigned to.
+
+    The type is checked from the content (attachments.check), the name sanitised, the file stored under a
+    random name through the ``attachments`` storage. Refusals raise ExceptionRequestError and store nothing.
+    """
+    now = now or timezone.now()
+    try:
+        attachments.check_size(name=upload.name or "", size=upload.size or 0)
+        upload.seek(0)
+        content = upload.read()
+        kind = attachments.check(name=upload.name or "", content=content)
+    except attachments.AttachmentRefused as refused:
+        raise ExceptionRequestError(str(refused)) from refused
+    name = attachments.sanitise_name(upload.name or "", kind)
+    thumbnail = attachments.thumbnail(content) if kind.is_image else None
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            request = ExceptionRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
+            if request is None:
+                raise ExceptionRequestError("That request does not exist.")
+            if not may_attach(user=user, exception_request=request):
+                if request.rep_id != user.pk:
+                    raise ExceptionRequestError(
+                        f"Only the rep who filed {request.reference} and the approvers it waits for attach files."
+                    )
+                raise ExceptionRequestError(
+                    f"{request.reference} is {request.get_status_display().lower()}: you cannot attach files to it."
+                )
+            if request.attachments.count() >= settings.ATTACHMENT_MAX_COUNT:
+                raise ExceptionRequestError(
+                    f"{request.reference} already has {settings.ATTACHMENT_MAX_COUNT} attachments, the most allowed."
+                )
+            attachment = Attachment(
+                request=request, name=name, content_type=kind.content_type, size=len(content), uploaded_by=user
+            )
+            attachment.uploaded_at = now
+            attachment.file.save(f"upload.{kind.extension}", ContentFile(content), save=False)
+            stored.append(attachment.file.name)
+            if thumbnail is not None:
+                attachment.thumbnail.save("thumbnail.png", ContentFile(thumbnail), save=False)
+                stored.append(attachment.thumbnail.name)
+            attachment._history_user = user
+            attachment._history_date = now
+            attachment.save()
+    except BaseException:
+        # The transaction rolled back; the stored bytes must go with it.
+        for path in stored:
+            attachments.storage().delete(path)
+        raise
+    return attachment
+
+
+def attachment_remove(*, attachment_id: int, user: AbstractBaseUser) -> str:
+    """Remove an attachment its uploader added, while the request is undecided. Returns the file's name."""
+    with transaction.atomic():
+        attachment = Attachment.objects.select_related("request").filter(pk=attachment_id).first()
+        if attachment is None:
+            raise ExceptionRequestError("That attachment does not exist.")
+        request = ExceptionRequest.objects.select_for_update(of=("self",)).get(pk=attachment.request_id)
+        if not may_remove_attachment(user=user, attachment=attachment, exception_request=request):
+            if attachment.uploaded_by_id != user.pk:
+                raise ExceptionRequestError("Only whoever attached a file removes it.")
+            raise ExceptionRequestError(
+                f"{request.reference} is {request.get_status_display().lower()}: its attachments stay as they were."
+            )
+        paths = [attachment.file.name, attachment.thumbnail.name]
+        name = attachment.name
+        attachment._history_user = user
+        attachment.delete()
+        transaction.on_commit(lambda: [attachments.storage().delete(path) for path in paths if path])
+    return name

@@ -51,3 +51,30 @@ def send_digests() -> int:
 def stand_ins_started() -> int:
     """Beat, hourly: stand-ins whose period started are told what already waits for them (once a period)."""
     return notifications.stand_ins_started()
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def deliver_webhook(delivery_id: int) -> str:
+    """Send one webhook delivery; its retries are scheduled by the service with exponential backoff."""
+    from requests.webhooks import webhook_delivery_send
+
+    return webhook_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def deliver_webhooks(delivery_ids: list[int]) -> int:
+    """Send a chunk of deliveries recorded together (enqueued after the commit that emitted them)."""
+    from requests.webhooks import webhook_delivery_send
+
+    return sum(webhook_delivery_send(delivery_id=pk) == "delivered" for pk in delivery_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def retry_webhook_deliveries() -> int:
+    """Beat, every minute: deliveries whose retry is due, or whose task a lost message or a crash dropped."""
+    from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due
+
+    ids = webhook_deliveries_due()
+    for chunk in notifications.chunked(ids, ENQUEUE_CHUNK):
+        deliver_webhooks.delay(chunk)
+    return len(ids)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from policies import roles
+from policies import analysis, roles
+from policies.routing import money
 from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
 from requests import notifications as notices
+from requests.authority import approver_standing, portal_today
 from requests.forms import (
     AllRequestsForm,
     AnswerForm,
@@ -27,11 +32,13 @@ from requests.forms import (
     DelegationForm,
     EmailDecisionForm,
     ExceptionRequestForm,
+    MyRequestsFilterForm,
     PreferenceForm,
     PreviewForm,
     QueueFilterForm,
+    WithdrawForm,
 )
-from requests.models import Delegation, Notification
+from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest, Notification, Status
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
@@ -64,7 +71,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
     form = ExceptionRequestForm(request.POST or None, initial=_initial_from_query(request))
     if request.method == "POST" and form.is_valid():
         try:
-            filed = services.exception_request_file(rep=request.user, facts=form.filing_facts())
+            filed, first_time = _file_once(request, form)
         except services.FilingRefused as refused:
             for reason in refused.reasons:
                 form.add_error(None, reason)
@@ -72,7 +79,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
         except services.ExceptionRequestError as error:
             form.add_error(None, str(error))
         else:
-            if filed.status == "granted":
+            if not first_time:
+                messages.info(request, f"This form was already filed as {filed.reference}: it was not filed again.")
+            elif filed.status == "granted":
                 messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
             else:
                 messages.info(
@@ -80,7 +89,65 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
                 )
             return redirect("requests:detail", pk=filed.pk)
-    return render(request, "requests/new.html", {"form": form, "active_nav": "new", "policies": _policy_help()})
+    policies = _policy_help()
+    context = {"form": form, "active_nav": "new", "policies": policies, "tier_caps": _tier_caps(policies)}
+    if form.errors:
+        context["error_summary"] = _error_summary(form)
+    return render(request, "requests/new.html", context)
+
+
+def _tier_caps(policies: list) -> dict[str, list[dict]]:
+    """Each policy's tiers as the form's script shows them beside the amount and the days."""
+    return {
+        str(policy.pk): [
+            {
+                "label": str(tier),
+                "cap": money(tier.money_cap),
+                "capValue": str(tier.money_cap),
+                "days": tier.max_business_days,
+            }
+            for tier in sorted(policy.tiers.all(), key=lambda t: (t.level, t.kind))
+        ]
+        for policy in policies
+    }
+
+
+def _error_summary(form) -> list[dict]:
+    """The form's errors, each with the field it is about (for the summary's links), the form's own last."""
+    summary = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        for error in errors:
+            if field is None:
+                summary.append({"id": "", "label": "", "error": error})
+            else:
+                # A radio group has no id of its own: the link goes to its first option.
+                target = form[name].id_for_label or f"{form[name].auto_id}_0"
+                summary.append(
+                    {"id": target, "label": field.label or name.replace("_", " ").capitalize(), "error": error}
+                )
+    return sorted(summary, key=lambda row: row["id"] == "")
+
+
+def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[ExceptionRequest, bool]:
+    """File the form, once per one-time token (a form posted without one, from an old page, files as before)."""
+    token = form.cleaned_data.get("filing_token")
+    if token is None:
+        return services.exception_request_file(rep=request.user, facts=form.filing_facts()), True
+    return services.exception_request_file_once(rep=request.user, facts=form.filing_facts(), filing_token=token)
+
+
+@permission_required(roles.FILE_PERMISSION, raise_exception=True)
+@require_GET
+def customer_hint(request: HttpRequest) -> HttpResponse:
+    """Whose reference this is, as the rep types it (htmx): the known customer and their exceptions."""
+    reference = request.GET.get("customer_ref", "")[:64]
+    name = request.GET.get("customer_name", "")[:200]
+    known = selectors.known_customer(reference=reference) if reference.strip() else None
+    conflict = services.customer_name_conflict(known.customer, name) if known else None
+    return render(
+        request, "requests/_customer_hint.html", {"known": known, "conflict": conflict, "reference": reference}
+    )
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
@@ -109,20 +176,30 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         else:
             context.update(ready=True, decision=decision, due_at=due, policy=form.cleaned_data["policy"])
     else:
-        needed = [
-            form.fields[name].label or name
-            for name in ("policy", "sentiment", "amount", "business_days")
-            if name in form.errors
-        ]
-        context["missing"] = needed
+        context["missing"], context["wrong"] = form.routing_problems()
     return render(request, "requests/_preview.html", context)
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.my_requests(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "requests/mine.html", {"page": page, "active_nav": "mine", "now": timezone.now()})
+    filters = MyRequestsFilterForm(request.GET or None)
+    criteria = {name: value for name, value in filters.cleaned_data.items() if value} if filters.is_valid() else {}
+    rows = selectors.my_requests(user=request.user, **criteria)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "filtered": bool(criteria),
+        "query": query.urlencode(),
+        "waiting": selectors.my_requests(user=request.user, status=Status.WAITING_FOR_REP).count(),
+        "waiting_status": Status.WAITING_FOR_REP,
+        "active_nav": "mine",
+        "now": timezone.now(),
+    }
+    return render(request, "requests/mine.html", context)
 
 
 @require_GET
@@ -131,17 +208,24 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     draft = request.session.pop(_draft_key(pk), None)
     # Opening a request reads its notifications (a GET writing only the reader's own read marks).
     notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
+    earlier = selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)
     context = {
         "req": exception_request,
-        "earlier": selectors.customer_exceptions(
-            customer_id=exception_request.customer_id, exclude_pk=exception_request.pk
-        )[:50],
-        "history": selectors.history_entries(obj=exception_request),
+        "earlier": earlier[:50],
+        "openable": selectors.openable_request_ids(user=request.user, rows=earlier),
+        "history": selectors.request_history_entries(exception_request=exception_request),
+        "attachments": list(exception_request.attachments.select_related("uploaded_by")),
+        "may_attach": selectors.may_attach(user=request.user, exception_request=exception_request),
+        "attachments_removable": exception_request.status in selectors.REMOVABLE_STATUSES,
+        "attachment_max_mb": settings.ATTACHMENT_MAX_MB,
+        "attachment_max_count": settings.ATTACHMENT_MAX_COUNT,
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
         "thread": exception_request.thread.select_related("author"),
         "decision_form": DecisionForm(initial=draft or {}),
         "decision_refused": draft is not None,
+        "can_withdraw": exception_request.rep_id == request.user.pk
+        and exception_request.status in WITHDRAWABLE_STATUSES,
     }
     if exception_request.due_at:
         context["time_left"] = sla.format_time_left(sla.time_left(now=context["now"], due_at=exception_request.due_at))
@@ -188,18 +272,17 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     """The approver's queue: assigned to them, their groups or whom they stand in for; oldest deadline first."""
     filters = QueueFilterForm(request.GET or None)
-    identity = selectors.approver_identity(user=request.user)
-    rows = selectors.queue_for(user=request.user, identity=identity)
+    standing = approver_standing(user=request.user)
+    rows = selectors.queue_for(user=request.user, standing=standing)
     if filters.is_valid():
         rows = selectors.queue_filtered(rows, **filters.cleaned_data, user=request.user, now=timezone.now())
     page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
-    authorities = selectors.authorities_for(user=request.user, identity=identity)
-    for row in page.object_list:
-        # Above the viewer's authority: flagged ("needs 2,500: you hold 250"), not hidden; they may still deny.
-        row.viewer_authority = authorities.get((row.policy_id, row.approval_level))
+    # The authority each decision would apply, by the rule the decision itself uses: rows above it are
+    # flagged ("needs 2,500: you hold 250"), not hidden; they may still deny.
+    selectors.authorities_for(standing=standing, rows=page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
-    waiting = list(selectors.waiting_for_rep_at_my_levels(user=request.user, identity=identity)[:QUEUE_WAITING_SHOWN])
+    waiting = list(selectors.waiting_for_rep_at_my_levels(user=request.user, standing=standing)[:QUEUE_WAITING_SHOWN])
     return render(
         request,
         "requests/queue.html",
@@ -349,6 +432,23 @@ def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    form = WithdrawForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the reason for withdrawing (at most 2,000 characters). Nothing was changed.")
+        return redirect("requests:detail", pk=pk)
+    return _act_on_request(
+        request,
+        pk,
+        lambda: services.exception_request_withdraw(
+            request_id=pk, rep=request.user, reason=form.cleaned_data["reason"]
+        ),
+        "Withdrawn: it left the approvers' queue, and they were told.",
+    )
+
+
+@require_POST
 def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
     form = AnswerForm(request.POST)
@@ -398,7 +498,7 @@ def delegation(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, "Out-of-office saved: your delegate sees your queue while it runs.")
                 return redirect("requests:delegation")
-    today = timezone.localdate()
+    today = portal_today()
     context = {
         "form": form,
         "mine": Delegation.objects.filter(approver=request.user, ends_on__gte=today).select_related("delegate"),
@@ -489,3 +589,94 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
     }
     status = 400 if req is None else 200
     return render(request, "requests/email_decide.html", context, status=status)
+
+
+@require_POST
+def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_to_outsider(request, pk)
+    uploads = request.FILES.getlist("file")
+    if not uploads:
+        messages.error(request, "Choose a file to attach.")
+        return redirect("requests:detail", pk=pk)
+    for upload in uploads:
+        try:
+            attachment = services.attachment_add(request_id=pk, user=request.user, upload=upload)
+        except services.ExceptionRequestError as error:
+            messages.error(request, f"Not attached: {error}")
+        else:
+            messages.success(request, f"Attached “{attachment.name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_POST
+def attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+    selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    try:
+        name = services.attachment_remove(attachment_id=attachment_pk, user=request.user)
+    except services.ExceptionRequestError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Removed “{name}”.")
+    return redirect(f"{reverse('requests:detail', args=[pk])}#attachments-heading")
+
+
+@require_GET
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int, thumbnail: bool = False) -> HttpResponse:
+    """The file itself, only to who may see the request, always as a download of the checked type."""
+    attachment = selectors.get_attachment_for_user(user=request.user, request_pk=pk, pk=attachment_pk)
+    stored = attachment.thumbnail if thumbnail else attachment.file
+    if not stored:
+        raise Http404("No thumbnail for this attachment.")
+    try:
+        handle = stored.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The stored file is missing.") from missing
+    name = attachment.name.rpartition(".")[0] + "-thumbnail.png" if thumbnail else attachment.name
+    response = FileResponse(
+        handle, as_attachment=True, filename=name, content_type="image/png" if thumbnail else attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A customer's whole story: every exception request under every policy, and how often they ask."""
+    customer = selectors.get_customer_for_user(user=request.user, pk=pk)
+    rows = selectors.customer_exceptions(customer_id=customer.pk)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    counts = {
+        days: analysis.customer_requests_filed(customer.pk, analysis.Period(today - timedelta(days=days - 1), today))
+        for days in (90, 365)
+    }
+    context = {
+        "customer": customer,
+        "page": page,
+        "openable": selectors.openable_request_ids(user=request.user, rows=rows),
+        "counts": counts,
+        "frequent": analysis.is_frequent_asker(counts[90]),
+        "frequent_min": analysis.FREQUENT_ASKER_MIN_REQUESTS,
+        "now": timezone.now(),
+    }
+    return render(request, "requests/customer.html", context)
+
+
+class PortalLogoutView(auth_views.LogoutView):
+    """Log out on POST (the navigation's button) and say so; a GET (a bookmarked or typed link) asks first."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            messages.success(request, "You have logged out. Close the browser on a shared computer.")
+        return response

@@ -27,6 +27,19 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def attachment_storage(settings, tmp_path):
+    """Attachments go to the test's own folder, never to VAR_DIR."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "attachments")},
+        },
+    }
+    return tmp_path / "attachments"
+
+
 def make_user(username: str, group: str | None = None, **extra):
     user = get_user_model().objects.create_user(
         username=username, password="pw", email=f"{username}@example.com", first_name=username.title(), **extra

@@ -153,9 +153,37 @@ def assert_readable(page: Page) -> None:
     assert not found, f"{page.url} shows stored values to people: {found}"
 
 
+# axe-core, vendored from the npm registry (static/vendor/axe-core/README.md): evaluated in the page through
+# the DevTools protocol, so that a Content Security Policy on the portal never blocks it.
+AXE_SOURCE = (REPO_ROOT / "static" / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+AXE_FAILING_IMPACTS = {"serious", "critical"}
+_AXE_RUN_JS = """
+async (tags) => {
+  const result = await window.axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + ": " + (n.failureSummary || "").split("\\n").join(" ")),
+  }));
+}
+"""
+
+
+def assert_no_serious_axe_violations(page: Page) -> None:
+    """axe-core on the page as it is: any serious or critical violation fails the test."""
+    page.wait_for_load_state("load")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE)
+    violations = [v for v in page.evaluate(_AXE_RUN_JS, AXE_TAGS) if v["impact"] in AXE_FAILING_IMPACTS]
+    assert not violations, f"{page.url}: axe-core found " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in violations
+    )
+
+
 def check_page(page: Page, *, admin: bool = False) -> None:
     """What every page visited must pass."""
     assert_accessible(page, admin=admin)
+    assert_no_serious_axe_violations(page)
     if not admin:
         assert_readable(page)
 
@@ -482,7 +510,7 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
     routing = " ".join(rep1.locator(".routing-reasons").inner_text().split())
     assert re.search(r"Pending: assigned to approval level 1 \(" + LEVEL_ONE_NAMES + r"\)\.", routing), routing
     due = timezone.localtime(pending.due_at)
-    assert f"Due by {due:%a %d %b %Y, %H:%M} (120 minute SLA)." in routing
+    assert f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} (120 minute SLA)." in routing
     expect(rep1.locator("main")).to_contain_text("The customer message is drafted once an approver decides.")
 
     # ---- 3. Waiving a control: refused with the reason; nothing is saved.
@@ -782,3 +810,158 @@ def test_request_history_shows_names_and_money_as_people_read_them(portal, peopl
     assert "manager2" not in history
     assert "2500.00" not in history
     assert "Policy version" not in history
+
+
+def test_the_form_names_the_known_customer_as_the_rep_types(portal, people):
+    rep1 = people.login("rep1")
+    open_new_request_form(rep1)
+    rep1.locator("#id_customer_ref").press_sequentially("demo-1001.")
+    hint = rep1.locator("#customer-hint")
+    expect(hint).to_contain_text("Known customer: Harper Logistics (DEMO-1001)", timeout=5000)
+    expect(hint).to_contain_text("earlier exception")
+    rep1.locator("#id_customer_name").press_sequentially("Someone Else")
+    expect(hint).to_contain_text("not of Someone Else", timeout=5000)
+    rep1.locator("#id_customer_ref").fill("")
+    rep1.locator("#id_customer_ref").press_sequentially("E2E-NEW-1")
+    expect(hint).to_contain_text("New customer", timeout=5000)
+
+
+# --------------------------------------------------------------------------- reps: evidence, customers, phones
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (480, 320), (30, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_evidence_customer_page_phone_and_keyboard(portal, people, screenshot):
+    from django.contrib.auth import get_user_model
+
+    from requests.services import FilingFacts, exception_request_file
+
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["rep1"])}
+    filed = exception_request_file(
+        rep=users["rep1"],
+        facts=FilingFacts(
+            customer_ref="E2E-9001",
+            customer_name="Harbour Opticians",
+            policy_id=portal["Custom-work refund"].pk,
+            sentiment="deeply_unhappy",
+            cause="our_mistake",
+            situation="The lenses were cut to the wrong prescription.",
+            resolution_requested="Full refund of the lenses.",
+            amount=Decimal("900"),
+            business_days=5,
+            supplier_exception=False,
+            alternative_offered="A free re-cut",
+            corrective_action="Second check of prescriptions",
+        ),
+    )
+
+    # Attaching: a photo is accepted (with a thumbnail); a ".pdf" holding HTML is refused, nothing stored.
+    rep1 = people.login("rep1")
+    rep1.goto(f"/requests/{filed.pk}/")
+    check_page(rep1)
+    rep1.set_input_files("#id_file", files=[{"name": "damage.png", "mimeType": "image/png", "buffer": _png()}])
+    submit(rep1, rep1.get_by_role("button", name="Attach", exact=True))
+    expect(rep1.locator("main .alert-success")).to_contain_text("Attached “damage.png”")
+    expect(rep1.locator(".attachment-thumbnail")).to_be_visible()
+    rep1.set_input_files(
+        "#id_file", files=[{"name": "refund.pdf", "mimeType": "application/pdf", "buffer": b"<html><script>x</script>"}]
+    )
+    submit(rep1, rep1.get_by_role("button", name="Attach", exact=True))
+    expect(rep1.locator("main .alert-danger")).to_contain_text("Not attached")
+    assert filed.attachments.count() == 1
+    expect(rep1.locator(".history-changes")).to_contain_text("Attached “damage.png”")
+    screenshot(rep1, "13-attachments.png")
+    file_url = rep1.locator(".attachment-list a").first.get_attribute("href")
+
+    # Viewing as each role: the assigned approver and the admin download it; another rep gets a 404.
+    for username in ("manager1", "admin"):
+        viewer = people.login(username)
+        response = viewer.request.get(file_url)
+        assert response.status == 200, username
+        assert response.headers["content-disposition"].startswith("attachment")
+        assert response.headers["x-content-type-options"] == "nosniff"
+        viewer.goto(f"/requests/{filed.pk}/")
+        check_page(viewer)
+        expect(viewer.locator(".attachment-list")).to_contain_text("damage.png")
+    rep2 = people.login("rep2")
+    assert rep2.request.get(file_url).status == 404
+
+    # The customer page, from the request page's link.
+    rep1.goto(f"/requests/{filed.pk}/")
+    rep1.get_by_role("link", name="Harbour Opticians", exact=True).first.click()
+    rep1.wait_for_url(re.compile(r"/requests/customers/\d+/$"))
+    check_page(rep1)
+    expect(rep1.locator("h1")).to_have_text("Harbour Opticians")
+    expect(rep1.locator('[data-count="90"]')).to_have_text("1")
+    expect(rep1.locator("main table")).to_contain_text(filed.reference)
+    screenshot(rep1, "14-customer.png")
+
+    # Keyboard: the skip link comes first; a failed submit focuses the error summary, whose link puts the
+    # cursor in the field.
+    rep1.goto("/requests/new/")
+    check_page(rep1)
+    rep1.keyboard.press("Tab")
+    assert rep1.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+    rep1.keyboard.press("Enter")
+    assert rep1.evaluate("document.activeElement.id") == "main"
+    fill_request(
+        rep1,
+        customer_ref="E2E-9002",
+        customer_name="Ada Lindqvist",
+        policy=portal["Late fee"],
+        sentiment="neutral",
+        cause="beyond_control",
+        amount="10",
+        situation="",
+        resolution="Reduce the late fee by 10.00.",
+    )
+    rep1.focus("#id_amount")
+    with rep1.expect_navigation():
+        rep1.keyboard.press("Enter")
+    check_page(rep1)
+    assert rep1.title().startswith("Error:")
+    assert rep1.evaluate("document.activeElement.id") == "error-summary"
+    rep1.keyboard.press("Tab")
+    rep1.keyboard.press("Enter")
+    assert rep1.evaluate("document.activeElement.id") == "id_situation"
+    rep1.keyboard.type("Paid late: the bank was down.")
+    expect(rep1.locator("#id_situation-counter")).to_contain_text("of 4000 characters")
+
+    # On a phone: the preview comes before the File request button; form and queue fit the width.
+    phone = people.login("rep1")
+    phone.set_viewport_size(PHONE)
+    phone.goto("/requests/new/")
+    check_page(phone)
+    fill_request(
+        phone,
+        customer_ref="E2E-9003",
+        customer_name="Ada Lindqvist",
+        policy=portal["Late fee"],
+        sentiment="neutral",
+        cause="beyond_control",
+        amount="10",
+        situation="Paid three days late: her bank's transfer system was down.",
+        resolution="Reduce the late fee by 10.00.",
+    )
+    preview(phone, "granted")
+    button = phone.get_by_role("button", name="File request")
+    expect(button).to_have_count(1)
+    assert phone.locator("#routing-preview").bounding_box()["y"] < button.bounding_box()["y"]
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(phone, "15-phone-form.png")
+    manager_phone = people.login("manager1")
+    manager_phone.set_viewport_size(PHONE)
+    manager_phone.goto("/requests/queue/")
+    check_page(manager_phone)
+    assert manager_phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(manager_phone, "16-phone-queue.png")
+
+    assert not people.errors, people.errors

@@ -16,10 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from requests.authority import portal_today
 from requests.decision_links import decision_token
 from requests.escalation import sla_sweep
-from requests.models import ExceptionRequest, Notification, Status
-from requests.services import exception_request_decide, exception_request_file
+from requests.models import Delegation, ExceptionRequest, Notification, Status
+from requests.services import exception_request_decide, exception_request_file, exception_request_withdraw
 from tests.conftest import facts
 
 
@@ -123,7 +124,7 @@ def test_the_filing_rep_cannot_decide_through_a_link(client, policy, manager_low
     own = exception_request_file(rep=manager_low, facts=facts(policy, amount=Decimal("200")))
     assert own.status == Status.PENDING
     text = approve(client, link(manager_low, own)).content.decode()
-    assert "You filed this request" in text
+    assert f"You filed {own.reference}, so another approver must decide it." in text
 
 
 def test_forged_and_cut_tokens_give_a_clear_page(client, pending, manager_high):
@@ -254,3 +255,34 @@ def test_wrong_passwords_are_limited(client, rep, policy, manager_high, settings
     request.refresh_from_db()
     assert request.status == Status.PENDING
     cache.clear()
+
+
+def test_a_withdrawn_request_closes_its_links(client, pending, rep, manager_high):
+    url = link(manager_high, pending)
+    exception_request_withdraw(request_id=pending.pk, rep=rep, reason="The customer kept the item.")
+    before = snapshot(pending)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert f"{pending.reference} was withdrawn by" in page.content.decode()
+    assert "this link is closed" in page.content.decode()
+    text = approve(client, url).content.decode()
+    assert "was withdrawn by" in text
+    assert snapshot(pending) == before and pending.status == Status.WITHDRAWN
+
+
+def test_the_email_path_applies_the_stand_in_rules_of_the_portal(client, policy, rep, manager_low, manager_high):
+    """Authority on behalf and segregation of duties through delegation hold on the confirm page too."""
+    today = portal_today()
+    Delegation.objects.create(approver=manager_high, delegate=manager_low, starts_on=today, ends_on=today)
+    above_own = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("1000")))
+    page = client.get(link(manager_low, above_own)).content.decode()
+    assert "Your money authority here: <strong>2,500.00 on behalf of" in page
+    approve(client, link(manager_low, above_own))
+    above_own.refresh_from_db()
+    assert (above_own.status, above_own.decided_on_behalf_of) == (Status.APPROVED, manager_high)
+    # Filed by the approver they stand in for: not theirs to decide, from an email either.
+    theirs = exception_request_file(rep=manager_high, facts=facts(policy, customer_ref="C-9", amount=Decimal("200")))
+    text = approve(client, link(manager_low, theirs)).content.decode()
+    assert "for whom you are standing in" in text
+    theirs.refresh_from_db()
+    assert theirs.status == Status.PENDING

@@ -9,8 +9,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from requests.models import ExceptionRequest, Status
-from requests.services import exception_request_decide, exception_request_file
+from requests.authority import portal_today
+from requests.models import Delegation, ExceptionRequest, Status
+from requests.services import (
+    ExceptionRequestError,
+    exception_request_decide,
+    exception_request_file,
+    exception_request_withdraw,
+)
 from tests.conftest import facts
 
 
@@ -123,3 +129,35 @@ def test_all_requests_bad_filters_are_ignored_not_a_500(client, rep, policy, man
     client.force_login(manager_high)
     response = client.get(reverse("requests:all"), params)
     assert response.status_code == 200 and filed.reference in response.text
+
+
+def test_all_requests_finds_withdrawn_ones_and_the_queue_never_shows_them(client, rep, policy, manager_high):
+    kept = file(rep, policy, "C-1")
+    gone = file(rep, policy, "C-2")
+    exception_request_withdraw(request_id=gone.pk, rep=rep, reason="Filed twice.")
+    client.force_login(manager_high)
+    page = client.get(reverse("requests:all"), {"status": Status.WITHDRAWN}).text
+    assert '<option value="withdrawn" selected>' in page
+    assert gone.reference in page and kept.reference not in page
+    queue = client.get(reverse("requests:queue")).text
+    assert kept.reference in queue and gone.reference not in queue
+
+
+def test_the_queue_flag_agrees_with_the_decision_for_a_stand_in(client, rep, policy, manager_low, manager_high):
+    """The flag comes from the rule the decision applies: standing in for Manager_High, Manager_Low acts with
+    2,500 (no flag, the approval goes through); once Manager_High is no longer active, only their own 250."""
+    today = portal_today()
+    Delegation.objects.create(approver=manager_high, delegate=manager_low, starts_on=today, ends_on=today)
+    first = file(rep, policy, "C-1", amount="1000")
+    client.force_login(manager_low)
+    page = client.get(reverse("requests:queue")).text
+    assert "data-above-authority" not in page and "2,500.00 on behalf of Manager_High" in page
+    exception_request_decide(request_id=first.pk, approver=manager_low, approve=True, note="Within their authority")
+
+    second = file(rep, policy, "C-2", amount="1000")
+    manager_high.is_active = False
+    manager_high.save()
+    page = client.get(reverse("requests:queue")).text
+    assert page.count("data-above-authority") == 1 and "needs 1,000.00: you hold 250.00" in page
+    with pytest.raises(ExceptionRequestError, match=r"above your money authority of 250\.00"):
+        exception_request_decide(request_id=second.pk, approver=manager_low, approve=True, note="Too much")

@@ -99,6 +99,17 @@ def test_a_rep_who_is_also_an_approver_is_not_told_of_their_own_request(
     assert len(arrivals(manager_high)) == 1
 
 
+def test_whoever_stands_in_for_the_rep_is_not_told_of_the_reps_request(
+    policy, manager_high, manager_low, director, django_capture_on_commit_callbacks
+):
+    """Segregation of duties through delegation (authority.py): they may not decide it, so no arrival."""
+    today = datetime.now(UTC).date()
+    Delegation.objects.create(approver=manager_low, delegate=director, starts_on=today, ends_on=today)
+    file_pending(manager_low, policy, capture=django_capture_on_commit_callbacks)
+    assert arrivals(director) == [] and arrivals(manager_low) == []
+    assert len(arrivals(manager_high)) == 1
+
+
 def test_deadline_in_the_recipients_time_zone(rep, policy, manager_low, mailoutbox, django_capture_on_commit_callbacks):
     NotificationPreference.objects.create(user=manager_low, time_zone="America/New_York")
     file_pending(rep, policy, capture=django_capture_on_commit_callbacks)

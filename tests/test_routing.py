@@ -13,6 +13,7 @@ from policies.routing import (
     PolicySpec,
     RequestFacts,
     TierSpec,
+    approval_level_for,
     route,
 )
 
@@ -160,10 +161,18 @@ def test_pending_explains_why_lower_tiers_do_not_fit_and_who_decides():
 
 
 def test_beyond_all_tiers_goes_to_the_top_level():
-    decision = route(POLICY, facts(amount=Decimal("999999")))
+    decision = route(POLICY, facts(amount=Decimal("9999")))
     assert decision.beyond_all_tiers is True
     assert decision.approval_level == 2
     assert decision.approvers == (APPROVERS[2],)
+
+
+def test_nobody_may_approve_the_amount_is_refused_naming_the_highest_authority():
+    decision = route(POLICY, facts(amount=Decimal("99999")))
+    assert decision.outcome is Outcome.REFUSED
+    assert decision.reasons[-1].startswith(
+        "Nobody may approve 99,999.00 under “Return window”; the highest authority is 50,000.00."
+    )
 
 
 def test_repeat_customer_names_the_earlier_exception():
@@ -172,12 +181,116 @@ def test_repeat_customer_names_the_earlier_exception():
     assert any("EX-2026-000007" in r and "one-time exception is one time" in r for r in decision.reasons)
 
 
-def test_no_approver_at_the_level_is_refused_rather_than_lost():
+def test_no_approver_at_or_above_the_level_is_refused_rather_than_lost():
+    policy = PolicySpec("Return window", True, TIERS, approvers=(ApproverSpec(1, "Morgan Lee", Decimal("250")),))
+    decision = route(policy, facts(amount=Decimal("9999")))  # beyond every tier: needs the top level
+    assert decision.outcome is Outcome.REFUSED
+    assert decision.reasons[-1].startswith("Nobody may approve 9,999.00")
+    nobody = PolicySpec("Return window", True, TIERS, approvers=())
+    decision = route(nobody, facts(amount=Decimal("300")))
+    assert decision.outcome is Outcome.REFUSED
+    assert "has no active approver at level 1 or above" in decision.reasons[-1]
+
+
+def test_a_level_with_no_approver_is_skipped_for_the_next_that_can():
     policy = PolicySpec("Return window", True, TIERS, approvers=APPROVERS[2:])
     decision = route(policy, facts(amount=Decimal("300")))
-    assert decision.outcome is Outcome.REFUSED
-    assert "has no approver" in decision.reasons[-1]
+    assert (decision.outcome, decision.approval_level) == (Outcome.PENDING, 2)
 
 
 def test_unknown_control_name_is_not_a_waiver():
     assert route(POLICY, facts(waived_controls=("Something else",))).outcome is Outcome.GRANTED
+
+
+# --- routing by amount -----------------------------------------------------------------------
+# Level 1: Morgan (250) and a group (2,500) whose only active member is user 20; level 2: Dana
+# (50,000); level 3: Ola (100,000) who has left (no active holder).
+BY_AMOUNT = (
+    ApproverSpec(1, "Morgan Lee", Decimal("250"), user_id=10, active_holders=frozenset({10})),
+    ApproverSpec(1, "Managers (group)", Decimal("2500"), group_id=3, active_holders=frozenset({20})),
+    ApproverSpec(2, "Dana Okafor", Decimal("50000"), user_id=12, active_holders=frozenset({12})),
+    ApproverSpec(3, "Ola Left", Decimal("100000"), user_id=13, active_holders=frozenset()),
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "amount", "lowest", "rep_id", "level"),
+    [
+        ("the lowest level can", "250.00", 1, None, 1),
+        ("a group member can at level 1", "2500.00", 1, None, 1),
+        ("one cent above level 1's authority goes to level 2", "2500.01", 1, None, 2),
+        ("the tier needs level 2", "10.00", 2, None, 2),
+        ("the top active authority exactly", "50000.00", 1, None, 2),
+        ("only an inactive approver holds enough: nobody", "50000.01", 1, None, None),
+        ("escalation from level 1 goes to the next that can", "10.00", 2, None, 2),
+        ("escalation from the top able level: nobody", "10.00", 3, None, None),
+        ("the filer is not counted", "2000.00", 1, 20, 2),
+        ("the filer's colleague still counts", "200.00", 1, 20, 1),
+        ("zero is within any authority", "0.00", 1, None, 1),
+    ],
+)
+def test_approval_level_for_table(case, amount, lowest, rep_id, level):
+    assert approval_level_for(BY_AMOUNT, amount=Decimal(amount), lowest=lowest, rep_id=rep_id) == level, case
+
+
+@pytest.mark.parametrize(
+    ("case", "amount", "outcome", "level", "last_reason"),
+    [
+        (
+            "within level 1",
+            "300",
+            Outcome.PENDING,
+            1,
+            "Pending: assigned to approval level 1 (Morgan Lee, Managers (group)).",
+        ),
+        (
+            "above level 1",
+            "1400",
+            Outcome.PENDING,
+            1,
+            "Pending: assigned to approval level 1 (Morgan Lee, Managers (group)).",
+        ),
+        (
+            "beyond tiers within level 2",
+            "40000",
+            Outcome.PENDING,
+            2,
+            "Pending: assigned to approval level 2 (Dana Okafor).",
+        ),
+        (
+            "above every active authority",
+            "99999",
+            Outcome.REFUSED,
+            None,
+            "Nobody may approve 99,999.00 under “Return window”; the highest authority is 50,000.00. "
+            "Lower the amount, or ask a policy admin about the approvers' authority.",
+        ),
+    ],
+)
+def test_route_by_amount_table(case, amount, outcome, level, last_reason):
+    policy = PolicySpec("Return window", True, TIERS, BY_AMOUNT[:3])
+    decision = route(policy, facts(amount=Decimal(amount)))
+    assert (decision.outcome, decision.approval_level, decision.reasons[-1]) == (outcome, level, last_reason), case
+
+
+def test_a_level_that_cannot_approve_is_skipped_and_explained():
+    policy = PolicySpec(
+        "Return window",
+        True,
+        TIERS,
+        (
+            ApproverSpec(1, "Morgan Lee", Decimal("250"), user_id=10, active_holders=frozenset({10})),
+            ApproverSpec(2, "Alex Kim", Decimal("1000"), user_id=11, active_holders=frozenset({11})),
+            ApproverSpec(3, "Dana Okafor", Decimal("50000"), user_id=12, active_holders=frozenset({12})),
+        ),
+    )
+    decision = route(policy, facts(amount=Decimal("1200")))
+    assert decision.approval_level == 3
+    assert "Nobody at approval levels 1–2 may approve 1,200.00: it goes straight to level 3." in decision.reasons
+
+
+def test_inactive_approvers_only_is_refused_as_unstaffed():
+    policy = PolicySpec("Return window", True, TIERS, (BY_AMOUNT[3],))
+    decision = route(policy, facts(amount=Decimal("300")))
+    assert decision.outcome is Outcome.REFUSED
+    assert "has no active approver at level 1 or above" in decision.reasons[-1]

@@ -113,3 +113,20 @@ def test_second_seed_writes_no_history(seeded):
     seed()
 
     assert {model.__name__: model.objects.count() for model in historical} == before
+
+
+def test_seed_gives_every_role_something_to_do(seeded):
+    from django.utils import timezone
+
+    from policies.models import ReviewFlag
+    from requests.models import Status
+    from requests.selectors import my_requests, queue_for
+
+    users = {u.username: u for u in get_user_model().objects.all()}
+    now = timezone.now()
+    live = [r for r in queue_for(user=users["director"]) if r.status == Status.ESCALATED and r.due_at > now]
+    assert live, "the director's queue shows a live escalated request"
+    waiting = list(my_requests(user=users["rep1"]))
+    assert waiting[0].status == Status.WAITING_FOR_REP
+    assert waiting[0].info_requested_by == users["manager2"]
+    assert ReviewFlag.objects.filter(resolved_at__isnull=True).exists()

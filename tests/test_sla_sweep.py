@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import ApproverLevel, BusinessCalendar
+from requests.authority import portal_today
 from requests.escalation import sla_sweep
 from requests.models import Delegation, Escalation, ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file
@@ -73,6 +74,17 @@ def test_the_sla_timeline(pending, rep, manager_low, manager_high, director, adm
     pending.refresh_from_db()
     assert (pending.status, pending.breached_level, pending.alerted_at) == (Status.ESCALATED, 2, at(240))
     assert list(pending.escalations.values_list("from_level", "to_level")) == [(1, 2), (2, None)]
+
+
+def test_an_escalation_tells_nobody_standing_in_for_the_rep(policy, manager_high, director):
+    """Segregation of duties through delegation (authority.py): the director stands in for the manager who
+    filed it, so may not decide it at level 2 and gets no arrival."""
+    filed = exception_request_file(rep=manager_high, facts=facts(policy, amount=Decimal("200")), now=FILED)
+    today = portal_today()
+    Delegation.objects.create(approver=manager_high, delegate=director, starts_on=today, ends_on=today)
+    assert sla_sweep(now=at(120)).escalated == [filed.reference]
+    assert state(filed)[:2] == (Status.ESCALATED, 2)
+    assert "arrived" not in kinds(director)
 
 
 def test_escalation_history_is_attributed_to_the_system_user(pending):

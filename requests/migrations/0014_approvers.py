@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("requests", "0006_drop_open_due_index"),
+        ("requests", "0020_notification_kinds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

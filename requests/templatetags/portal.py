@@ -11,7 +11,7 @@ from django.utils import timezone
 from policies.analysis import format_duration
 from policies.routing import money as format_money
 from requests import sla
-from requests.models import ExceptionRequest
+from requests.models import ExceptionRequest, routing_reason_text
 
 register = template.Library()
 
@@ -28,6 +28,7 @@ STATUS_BADGES = {
     "escalated": "text-bg-danger",
     "waiting_for_rep": "text-bg-secondary",
     "denied": "text-bg-dark",
+    "withdrawn": "text-bg-light border",
 }
 
 
@@ -68,3 +69,8 @@ def get_item(mapping: dict, key: str):
 @register.filter
 def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, "text-bg-secondary")
+
+
+@register.filter
+def routing_reason(reason: str | dict) -> str:
+    return routing_reason_text(reason)

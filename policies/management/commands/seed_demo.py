@@ -400,7 +400,60 @@ class Command(BaseCommand):
                 ),
             )
             count += 1
-        return count
+        return count + self.seed_live_work(users, policies)
+
+    def seed_live_work(self, users: dict, policies: dict[str, int]) -> int:
+        """Something for every role to do on first login: an escalated request live in the director's queue
+        (filed three hours ago, breached at level 1 an hour ago, due at level 2 an hour from now), and a
+        request an approver asked the rep about, waiting for rep1's answer."""
+        from requests.escalation import sla_sweep
+        from requests.services import FilingFacts, exception_request_ask, exception_request_file
+
+        now = timezone.now()
+        exception_request_file(
+            rep=users["rep1"],
+            facts=FilingFacts(
+                customer_ref="DEMO-1005",
+                customer_name="Kestrel Outdoor",
+                policy_id=policies["Return window"],
+                sentiment="deeply_unhappy",
+                cause="our_mistake",
+                situation="Tent returned 50 days after delivery: the poles snapped on its first trip.",
+                resolution_requested="Full refund of the tent.",
+                amount=Decimal("320.00"),
+                business_days=0,
+                supplier_exception=False,
+                alternative_offered="A replacement tent with reinforced poles.",
+                corrective_action="Ask the supplier for the pole batch's test results.",
+            ),
+            now=now - timedelta(hours=3),
+        )
+        sla_sweep(now=now)
+        asked = exception_request_file(
+            rep=users["rep1"],
+            facts=FilingFacts(
+                customer_ref="DEMO-1006",
+                customer_name="Ravi Menon",
+                policy_id=policies["Storage access hours"],
+                sentiment="unhappy",
+                cause="beyond_control",
+                situation="Needs his storage unit at 22:00 to collect medical equipment after a late flight.",
+                resolution_requested="Access outside opening hours tonight.",
+                amount=Decimal("40.00"),
+                business_days=2,
+                supplier_exception=False,
+                alternative_offered="Access at 07:00 tomorrow, an hour before opening.",
+                corrective_action="Publish the out-of-hours access policy on the booking page.",
+            ),
+            now=now - timedelta(minutes=20),
+        )
+        if asked.is_open:
+            exception_request_ask(
+                request_id=asked.pk,
+                approver=users["manager2"],
+                question="Can the customer show the flight booking? Out-of-hours access needs a reason on file.",
+            )
+        return 2
 
 
 HISTORY_CUSTOMERS = [
