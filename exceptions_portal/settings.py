@@ -9,6 +9,7 @@ with no code change.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -311,6 +312,16 @@ CELERY_BEAT_SCHEDULE = {
         # Expire before the next run, so a backlog of sweeps never stacks up behind a slow one.
         "options": {"expires": max(1.0, SLA_SWEEP_SECONDS * 0.9)},
     },
+    "send-digests": {
+        "task": "requests.tasks.send_digests",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "stand-ins-started": {
+        "task": "requests.tasks.stand_ins_started",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "resend-unsent-emails": {
         "task": "requests.tasks.resend_unsent_emails",
         "schedule": 60.0,
@@ -336,6 +347,8 @@ CELERY_BEAT_SCHEDULE = {
 # The user the scheduled jobs act as in the audit trail.
 SYSTEM_USERNAME = env.str("SYSTEM_USERNAME", default="system")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Approving from an email link above this amount asks for the approver's password again.
+EMAIL_DECISION_STEP_UP_AMOUNT = Decimal(env_int("EMAIL_DECISION_STEP_UP_AMOUNT", 1000))
 
 # The REST API (requests/api/) and its OpenAPI schema.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import DigestLog, Policy, ReviewFlag
-from requests import webhooks
-from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest, Notification
-from requests.services import notify, system_user
+from requests import notifications, webhooks
+from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest
+from requests.services import system_user
 
 
 class PolicyError(Exception):
@@ -84,13 +84,7 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
         policy._history_user = flag._history_user
         policy._change_reason = "Flagged for review"
         policy.save()
-        if policy.owner_id and policy.owner.is_active:
-            notify(
-                user=policy.owner,
-                request=None,
-                kind=Notification.Kind.REVIEW_FLAG,
-                text=f"“{policy.name}” was flagged for review: {reason}",
-            )
+        notifications.policy_flagged(policy, reason=reason)
         flag.owner_notified_at = now
         flag.save_without_historical_record(update_fields=["owner_notified_at"])
         webhooks.emit("review-flagged", policy=policy)

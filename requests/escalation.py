@@ -27,20 +27,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import CharField, F, QuerySet, Value
+from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from exceptions_portal.bulk import insert_from_select, insert_history
-from exceptions_portal.celery import enqueue_on_commit
+from policies import roles
 from policies.models import Policy
 from policies.routing import approval_level_for
 from policies.selectors import calendar_spec, policies_with_rules, policy_spec
-from requests import sla, webhooks
-from requests.models import OPEN_STATUSES, Escalation, ExceptionRequest, Notification, Status
-from requests.selectors import Recipients as _Recipients
+from requests import notifications, sla, webhooks
+from requests.authority import portal_today
+from requests.models import (
+    OPEN_STATUSES,
+    Delegation,
+    Escalation,
+    ExceptionRequest,
+    Notification,
+    NotificationPreference,
+    Status,
+)
 from requests.services import (  # noqa: F401  (TIMER_RESOLUTION: the timers' grid, for tests)
     TIMER_RESOLUTION,
     chunked,
@@ -67,17 +76,46 @@ class SweepReport:
         return f"{text}, {self.timers} timer(s) set" if self.timers else text
 
 
+class _Recipients:
+    """Who to tell, looked up once per policy and level within a batch, not once per request."""
+
+    def __init__(self) -> None:
+        self._approvers: dict[tuple[int, int], list[AbstractBaseUser]] = {}
+        self._admins: list[AbstractBaseUser] | None = None
+
+    def approvers(self, policy_id: int, level: int) -> list[AbstractBaseUser]:
+        key = (policy_id, level)
+        if key not in self._approvers:
+            self._approvers[key] = notifications.deciders(policy_id=policy_id, level=level)
+        return self._approvers[key]
+
+    def policy_admins(self, policy: Policy) -> list[AbstractBaseUser]:
+        if self._admins is None:
+            self._admins = list(
+                get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct()
+            )
+        owner = [policy.owner] if policy.owner_id and policy.owner.is_active else []
+        return _unique([*owner, *self._admins])
+
+
+def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
+    seen: dict[int, AbstractBaseUser] = {}
+    for user in users:
+        seen.setdefault(user.pk, user)
+    return list(seen.values())
+
+
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
-    """Email, once the batch commits, the notifications it wrote (found by their shared creation time)."""
+    """Email, once the batch commits, the notifications it wrote (found by their shared creation time);
+    those held for a digest go with the next digest."""
     ids = list(
-        Notification.objects.filter(request_id__in=request_ids, created_at=created_at)
+        Notification.objects.filter(request_id__in=request_ids, created_at=created_at, in_digest=False)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     # Chunks: a task stays well inside its time limit, and a crash loses little work (which the resend
     # job picks up anyway).
-    for chunk in chunked(ids):
-        enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
+    notifications.queue_emails(ids)
 
 
 def _policies(policy_ids: set[int]) -> dict[int, Policy]:
@@ -111,8 +149,9 @@ class _Notices:
                 Value("."),
             ),
         ),
+        # An arrival at the new level: its email carries the facts and the decision links.
         "new": (
-            Notification.Kind.ESCALATED,
+            Notification.Kind.ARRIVED,
             lambda: Concat(
                 "reference",
                 Value(" was escalated to you (level "),
@@ -152,18 +191,43 @@ class _Notices:
             self._ids[(text, user.pk)] += request_ids
 
     def write(self, *, rep_request_ids: list[int] | None = None) -> None:
+        held = notifications.digest_user_ids(user_id for _, user_id in self._ids)
         for (text, user_id), request_ids in self._ids.items():
-            self._insert(text, Value(user_id), request_ids)
+            self._insert(text, Value(user_id), request_ids, in_digest=user_id in held, exclude_rep=user_id)
         if rep_request_ids:
-            self._insert("rep", F("rep_id"), list(rep_request_ids))
+            # The rep's own digest preference, read in the same statement.
+            rep_held = Exists(NotificationPreference.objects.filter(user_id=OuterRef("rep_id"), digest_minutes__gt=0))
+            self._insert("rep", F("rep_id"), list(rep_request_ids), in_digest=rep_held)
 
-    def _insert(self, text: str, user, request_ids: list[int]) -> None:
+    def _insert(self, text: str, user, request_ids: list[int], *, in_digest, exclude_rep: int | None = None) -> None:
         kind, expression = self.TEXTS[text]
-        insert_from_select(
-            Notification,
-            ExceptionRequest.objects.filter(pk__in=request_ids),
-            {"user": user, "request": F("pk"), "kind": kind.value, "text": expression(), "created_at": self.created_at},
-        )
+        rows = ExceptionRequest.objects.filter(pk__in=request_ids)
+        columns = {
+            "user": user,
+            "request": F("pk"),
+            "kind": kind.value,
+            "text": expression(),
+            "created_at": self.created_at,
+            "in_digest": in_digest,
+        }
+        if kind == Notification.Kind.ARRIVED:
+            # One arrival per person who may decide it there: never its own rep (segregation of duties).
+            # Nor a request filed by someone they stand in for (segregation of duties, authority.py).
+            today = portal_today(self.created_at)
+            rows = rows.exclude(rep_id=exclude_rep).exclude(
+                Exists(
+                    Delegation.objects.filter(
+                        approver_id=OuterRef("rep_id"),
+                        delegate_id=exclude_rep,
+                        starts_on__lte=today,
+                        ends_on__gte=today,
+                    )
+                )
+            )
+        if kind in (Notification.Kind.ARRIVED, Notification.Kind.REMINDER):
+            # The level its email's decision links are bound to.
+            columns["level"] = F("approval_level")
+        insert_from_select(Notification, rows, columns)
 
 
 def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipients: _Recipients | None = None) -> int:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from zoneinfo import available_timezones
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
@@ -13,7 +14,7 @@ from django.urls import reverse
 
 from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
-from requests.models import Cause, Status
+from requests.models import Cause, NotificationPreference, Status
 from requests.references import customer_ref_problem
 from requests.selectors import customer_for_reference
 from requests.services import FilingFacts, customer_name_conflict
@@ -312,6 +313,16 @@ class WithdrawForm(forms.Form):
 
 class AnswerForm(forms.Form):
     answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    # When asked, the rep may correct these with the answer: the request is routed again.
+    amount = forms.DecimalField(
+        label="Money amount",
+        min_value=Decimal("0"),
+        max_value=MAX_MONEY,
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+    )
+    business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, required=False)
 
 
 class QueueFilterForm(forms.Form):
@@ -330,6 +341,8 @@ class QueueFilterForm(forms.Form):
         empty_value=None,
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
+    claimed_by_me = forms.BooleanField(label="Claimed by me", required=False)
+    query = forms.CharField(label="Search", required=False, max_length=200)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -356,6 +369,89 @@ class DelegationForm(forms.Form):
         )
         self.fields["delegate"].queryset = approvers
         self.fields["delegate"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+
+
+class PreferenceForm(forms.Form):
+    digest_minutes = forms.TypedChoiceField(
+        label="Email me",
+        choices=NotificationPreference.Delivery.choices,
+        coerce=int,
+        widget=forms.RadioSelect,
+        help_text="A digest lists what arrived since the last one, each with its links. It never holds a "
+        "request past its SLA reminder: then it goes out at once.",
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone for deadlines in emails",
+        required=False,
+        help_text="Empty: the portal's time zone.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        zones = sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith("Etc/"))
+        self.fields["time_zone"].choices = [("", "The portal's time zone")] + [(zone, zone) for zone in zones]
+        self.fields["time_zone"].widget.attrs["class"] = "form-select"
+
+
+class EmailDecisionForm(forms.Form):
+    """The confirm page of an email link: a justification is required as in the portal."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
+    note = forms.CharField(label="Justification", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    alternative = forms.CharField(
+        label="Alternative offered to the customer",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+    )
+    password = forms.CharField(
+        label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), required=False
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
+            self.add_error("alternative", "A denial needs the alternative offered to the customer.")
+        return cleaned
+
+
+class AllRequestsForm(forms.Form):
+    """Search, filters and sorting of the All requests list."""
+
+    query = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *Status.choices], required=False)
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False, empty_label="All policies")
+    problem_type = forms.ModelChoiceField(queryset=None, required=False, empty_label="All problem types")
+    decided_by_me = forms.BooleanField(label="Decided by me", required=False)
+    filed_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    filed_to = forms.DateField(label="Filed to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[
+            ("-filed", "Newest filed first"),
+            ("filed", "Oldest filed first"),
+            ("deadline", "Nearest deadline first"),
+            ("-amount", "Largest amount first"),
+            ("amount", "Smallest amount first"),
+        ],
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = Policy.objects.order_by("name")
+        self.fields["problem_type"].queryset = ProblemType.objects.order_by("name")
+        for name in ("status", "policy", "problem_type", "sort"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        for name in ("query", "filed_from", "filed_to"):
+            self.fields[name].widget.attrs["class"] = "form-control"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("filed_from"), cleaned.get("filed_to")
+        if start and end and end < start:
+            self.add_error("filed_to", "The last day must be on or after the first day.")
+        return cleaned
 
 
 class MyRequestsFilterForm(forms.Form):

@@ -257,6 +257,7 @@ class Notification(models.Model):
         ESCALATED = "escalated", "Escalated"
         ALERT = "alert", "SLA breached at top level"
         REVIEW_FLAG = "review_flag", "Policy flagged for review"
+        ARRIVED = "arrived", "A request waits for your decision"
         WITHDRAWN = "withdrawn", "Withdrawn by the rep"
         WEBHOOK_DISABLED = "webhook_disabled", "Webhook disabled"
 
@@ -270,12 +271,17 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     email_claimed_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Held for the recipient's digest (their preference when it was written) instead of its own email.
+    in_digest = models.BooleanField(default=False)
+    # The approval level the request arrived at, for an arrival: its email's decision links are bound to it.
+    level = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "read_at"], name="notification_user_unread"),
             models.Index(fields=["emailed_at", "created_at"], name="notification_unsent"),
+            models.Index(fields=["user", "request"], name="notification_user_request"),
         ]
 
     def __str__(self) -> str:
@@ -290,8 +296,10 @@ class Delegation(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The stand-in was told of what already waited at the approver's levels when the period started.
+    arrivals_sent_on = models.DateField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["arrivals_sent_on"])
 
     class Meta:
         ordering = ["-starts_on"]
@@ -302,6 +310,50 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delegate} stands in for {self.approver} {self.starts_on:%d %b}–{self.ends_on:%d %b %Y}"
+
+
+class NotificationPreference(models.Model):
+    """How a person is emailed: every notification as it happens, or a digest every 15, 30 or 60 minutes."""
+
+    class Delivery(models.IntegerChoices):
+        EACH = 0, "Every notification, as it happens"
+        DIGEST_15 = 15, "A digest every 15 minutes"
+        DIGEST_30 = 30, "A digest every 30 minutes"
+        DIGEST_60 = 60, "A digest every 60 minutes"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    digest_minutes = models.PositiveSmallIntegerField("email me", choices=Delivery.choices, default=Delivery.EACH)
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="Deadlines in emails are shown in this time zone (empty: the portal's)."
+    )
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_digest_minutes_display()}"
+
+
+class QuestionAnswer(models.Model):
+    """One entry of a request's question-and-answer thread: an approver's question or the rep's answer."""
+
+    class Kind(models.TextChoices):
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
+
+    request = models.ForeignKey(ExceptionRequest, on_delete=models.CASCADE, related_name="thread")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=2000)
+    # What the rep corrected with the answer, as "Amount: 300.00 → 200.00" lines (the history keeps the rest).
+    corrections = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["request", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.request}"
 
 
 def _attachment_storage():

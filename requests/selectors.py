@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,16 +15,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from policies import roles
 from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.authority import (
     Standing,
     approver_standing,
+    authority_for_request,
     authority_phrase,
     decision_authority,
-    portal_today,
     user_name,
 )
 from requests.models import (
@@ -74,21 +73,27 @@ def known_customer(*, reference: str) -> KnownCustomer | None:
     return KnownCustomer(customer=customer, exceptions=rows.count(), last_reference=last)
 
 
-def earlier_exception_references(*, customer: Customer | None, policy_id: int) -> tuple[str, ...]:
+def earlier_exception_references(
+    *, customer: Customer | None, policy_id: int, exclude_request_id: int | None = None
+) -> tuple[str, ...]:
     """This customer's earlier exceptions under this policy: granted, approved, or still being decided."""
     if customer is None:
         return ()
     rows = (
         ExceptionRequest.objects.filter(customer=customer, policy_id=policy_id)
         .exclude(status__in=NOT_AN_EXCEPTION)
+        .exclude(pk=exclude_request_id)
         .order_by("filed_at")
         .values_list("reference", flat=True)
     )
     return tuple(ref or "an earlier request" for ref in rows)
 
 
-def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Customer | None, facts) -> RoutingDecision:
-    """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules."""
+def routing_decision_for(
+    *, rep: AbstractBaseUser, policy: Policy, customer: Customer | None, facts, exclude_request_id: int | None = None
+) -> RoutingDecision:
+    """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules
+    (``exclude_request_id``: a request routed again does not count as its own earlier exception)."""
     return route(
         policy_spec(policy),
         RequestFacts(
@@ -99,7 +104,9 @@ def routing_decision_for(*, rep: AbstractBaseUser, policy: Policy, customer: Cus
             waived_controls=tuple(facts.waived_controls),
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
             rep_id=rep.pk,
-            earlier_exceptions=earlier_exception_references(customer=customer, policy_id=policy.pk),
+            earlier_exceptions=earlier_exception_references(
+                customer=customer, policy_id=policy.pk, exclude_request_id=exclude_request_id
+            ),
         ),
     )
 
@@ -449,6 +456,9 @@ def queue_filtered(
     tier: int | None = None,
     level: int | None = None,
     overdue: bool = False,
+    claimed_by_me: bool = False,
+    query: str = "",
+    user: AbstractBaseUser | None = None,
     now: datetime,
 ) -> QuerySet[ExceptionRequest]:
     if policy is not None:
@@ -463,7 +473,96 @@ def queue_filtered(
         rows = rows.filter(approval_level=level)
     if overdue:
         rows = rows.filter(open_due_at__lte=now)
+    if claimed_by_me and user is not None:
+        rows = rows.filter(claimed_by=user)
+    return search_filter(rows, query)
+
+
+def authorities_for(*, standing: Standing, rows: Iterable[ExceptionRequest]) -> list[ExceptionRequest]:
+    """Each row with the authority its decision would apply (``row.authority``, the one rule of
+    authority.py, stand-ins and segregation of duties included) and whether it allows approving
+    (``row.may_approve``): the queue flags rows above it ("needs 2,500: you hold 250"). ``standing`` is
+    read once per page; no query per row."""
+    rows = list(rows)
+    for row in rows:
+        row.authority = authority_for_request(standing, row)
+        row.may_approve = row.authority.may_approve(row.amount)
     return rows
+
+
+def waiting_for_rep_at_my_levels(
+    *, user: AbstractBaseUser, standing: Standing | None = None
+) -> QuerySet[ExceptionRequest]:
+    """Requests at the user's levels that wait for the rep's answer: shown marked in the queue, not hidden
+    (a separate, short list, so that the queue itself keeps walking its deadline index). Not what they, or
+    whoever they stand in for, filed: as in the queue (segregation of duties)."""
+    identity = approver_identity(user=user, standing=standing)
+    assigned = Exists(
+        _approver_rows(identity).filter(policy_id=OuterRef("policy_id"), level=OuterRef("approval_level"))
+    )
+    return (
+        ExceptionRequest.objects.filter(status=Status.WAITING_FOR_REP)
+        .filter(assigned)
+        .exclude(rep_id__in=(user.pk, *identity.stands_in_for))
+        .select_related("customer", "policy", "rep", "info_requested_by")
+        .order_by("paused_at", "pk")
+    )
+
+
+def search_filter(rows: QuerySet[ExceptionRequest], query: str) -> QuerySet[ExceptionRequest]:
+    """Reference, customer reference or customer name."""
+    query = query.strip()
+    if not query:
+        return rows
+    return rows.filter(
+        Q(reference__iexact=query)
+        | Q(reference__icontains=query)
+        | Q(customer__external_ref__iexact=query)
+        | Q(customer__name__icontains=query)
+    )
+
+
+ALL_REQUESTS_SORTS = {
+    "deadline": ("open_due_at", "pk"),
+    "-deadline": ("-open_due_at", "-pk"),
+    "amount": ("amount", "pk"),
+    "-amount": ("-amount", "-pk"),
+    "filed": ("filed_at", "pk"),
+    "-filed": ("-filed_at", "-pk"),
+}
+
+
+def all_requests(
+    *,
+    user: AbstractBaseUser,
+    query: str = "",
+    status: str = "",
+    policy: Policy | None = None,
+    problem_type=None,
+    decided_by_me: bool = False,
+    filed_from: date | None = None,
+    filed_to: date | None = None,
+    sort: str = "-filed",
+) -> QuerySet[ExceptionRequest]:
+    """Every request the user may see (``visible_requests``), searched, filtered and sorted."""
+    rows = search_filter(visible_requests(user=user), query)
+    if status:
+        rows = rows.filter(status=status)
+    if policy is not None:
+        rows = rows.filter(policy=policy)
+    if problem_type is not None:
+        rows = rows.filter(policy__problem_type=problem_type)
+    if decided_by_me:
+        rows = rows.filter(decided_by=user)
+    zone = timezone.get_current_timezone()
+    if filed_from:
+        rows = rows.filter(filed_at__gte=datetime.combine(filed_from, datetime.min.time(), tzinfo=zone))
+    if filed_to:
+        rows = rows.filter(
+            filed_at__lt=datetime.combine(filed_to, datetime.min.time(), tzinfo=zone) + timedelta(days=1)
+        )
+    order = ALL_REQUESTS_SORTS.get(sort, ALL_REQUESTS_SORTS["-filed"])
+    return rows.select_related("customer", "policy", "policy__problem_type", "rep", "claimed_by").order_by(*order)
 
 
 # Evidence may be added while the request is being decided, and by the filing rep also once it is decided (the
@@ -550,48 +649,3 @@ def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
 def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
     """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
     return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))
-
-
-class Recipients:
-    """Who to tell (the SLA sweep, a withdrawal), looked up once per policy and level within a batch, not once per request."""
-
-    def __init__(self) -> None:
-        self._approvers: dict[tuple[int, int], list[AbstractBaseUser]] = {}
-        self._admins: list[AbstractBaseUser] | None = None
-
-    def approvers(self, policy_id: int, level: int) -> list[AbstractBaseUser]:
-        key = (policy_id, level)
-        if key not in self._approvers:
-            User = get_user_model()
-            rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
-            # Approvers only (policies/roles.py): rows left behind by someone deactivated or moved out of
-            # the approver role notify nobody, as routing counts nobody there.
-            users = list(
-                roles.approvers(
-                    User.objects.filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
-                ).distinct()
-            )
-            today = portal_today()  # the portal's calendar, as for authority (authority.py)
-            delegates = User.objects.filter(
-                is_active=True,
-                delegations_in__approver__in=users,
-                delegations_in__starts_on__lte=today,
-                delegations_in__ends_on__gte=today,
-            ).distinct()
-            self._approvers[key] = unique_users([*users, *delegates])
-        return self._approvers[key]
-
-    def policy_admins(self, policy: Policy) -> list[AbstractBaseUser]:
-        if self._admins is None:
-            self._admins = list(
-                get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct()
-            )
-        owner = [policy.owner] if policy.owner_id and policy.owner.is_active else []
-        return unique_users([*owner, *self._admins])
-
-
-def unique_users(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
-    seen: dict[int, AbstractBaseUser] = {}
-    for user in users:
-        seen.setdefault(user.pk, user)
-    return list(seen.values())

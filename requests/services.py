@@ -16,17 +16,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal.celery import enqueue_on_commit, task_named
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
-from requests import attachments, sla, webhooks
+from requests import attachments, notifications, sla, webhooks
 from requests import messages as customer_messages
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
 from requests.models import (
@@ -36,12 +33,11 @@ from requests.models import (
     Customer,
     Delegation,
     ExceptionRequest,
-    Notification,
+    QuestionAnswer,
     Status,
 )
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import (
-    Recipients,
     customer_for_reference,
     may_attach,
     may_remove_attachment,
@@ -239,6 +235,7 @@ def exception_request_file(
             _check_review_on_commit(policy.pk)
         else:
             _check_sla_on_time(request, now=now)
+            notifications.request_arrived(request, why="just filed")
         webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 
@@ -367,88 +364,6 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
     return request
 
 
-def notify(*, user: AbstractBaseUser, request: ExceptionRequest | None, kind: str, text: str) -> Notification:
-    """An in-app notification, emailed by a Celery task once the transaction commits."""
-    notification = Notification.objects.create(user=user, request=request, kind=kind, text=text[:500])
-    enqueue_on_commit("requests.tasks.send_notification_email", notification.pk)
-    return notification
-
-
-EMAIL_CHUNK = 100
-# The hard time limit of the tasks that send emails (requests/tasks.py): Celery kills a send
-# that runs longer, so no live worker holds a claim older than this.
-EMAIL_SEND_TIME_LIMIT = 60
-# A claim older than this belongs to a worker that died mid-send: the resend job (every minute)
-# takes it over. Just above the send tasks' hard limit, so a killed worker's email goes out
-# within about two minutes, and a live worker's is never sent twice.
-EMAIL_CLAIM_TIMEOUT = timedelta(seconds=EMAIL_SEND_TIME_LIMIT + 10)
-# Notifications younger than this are left to the task enqueued with them.
-EMAIL_RESEND_AFTER = timedelta(minutes=1)
-
-
-def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def notification_email_send(*, notification_id: int, now: datetime | None = None) -> bool:
-    """Email one notification. A conditional update claims it, so a redelivered message or a
-    second worker sends nothing more; a failed send releases the claim for the retry, and a
-    claim left by a killed worker expires (at least once, never lost)."""
-    now = now or timezone.now()
-    claimable = Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT)
-    claimed = Notification.objects.filter(claimable, pk=notification_id, emailed_at__isnull=True).update(
-        email_claimed_at=now
-    )
-    if not claimed:
-        return False
-    notification = Notification.objects.select_related("user", "request").get(pk=notification_id)
-    if not notification.user.email:
-        Notification.objects.filter(pk=notification_id).update(emailed_at=now)
-        return False
-    lines = [notification.text]
-    if notification.request_id:
-        lines += _request_lines(notification.request)
-    try:
-        send_mail(
-            subject=f"[Exceptions portal] {notification.get_kind_display()}",
-            message="\n\n".join(lines),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notification.user.email],
-        )
-    except BaseException:
-        Notification.objects.filter(pk=notification_id).update(email_claimed_at=None)
-        raise
-    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
-    return True
-
-
-def _request_lines(request: ExceptionRequest) -> list[str]:
-    """The request's deadline as it stands when the email goes out (in the portal's time zone), and its link."""
-    lines = []
-    if request.is_open and request.due_at is not None:
-        lines.append(f"Due: {timezone.localtime(request.due_at):%d %b %Y, %H:%M %Z}.")
-    lines.append(settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:detail", args=[request.pk]))
-    return lines
-
-
-def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000) -> list[int]:
-    """Notifications still unsent a while after they were created, and not being sent now."""
-    now = now or timezone.now()
-    return list(
-        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=now - EMAIL_RESEND_AFTER)
-        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-def notifications_mark_read(*, user: AbstractBaseUser, notification_ids: list[int] | None = None) -> int:
-    unread = Notification.objects.filter(user=user, read_at__isnull=True)
-    if notification_ids is not None:
-        unread = unread.filter(pk__in=notification_ids)
-    return unread.update(read_at=timezone.now())
-
-
 def _when(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
 
@@ -500,8 +415,12 @@ def exception_request_decide(
     note: str,
     alternative: str = "",
     now: datetime | None = None,
+    expected_level: int | None = None,
 ) -> ExceptionRequest:
     """Approve or deny a pending or escalated request.
+
+    ``expected_level``: the level the approver was shown (an email link); refused when the request has
+    moved on since.
 
     Refuses, changing nothing, when the request is no longer open, when the
     approver filed it or stands in for whoever filed it (segregation of duties),
@@ -519,6 +438,10 @@ def exception_request_decide(
     now = now or timezone.now()
     with transaction.atomic():
         request = _lock_open_request(request_id, action="decide")
+        if expected_level is not None and request.approval_level != expected_level:
+            raise ExceptionRequestError(
+                f"{request.reference} is no longer waiting at approval level {expected_level}: nothing was decided."
+            )
         authority = _acting_authority(approver=approver, request=request, action="decide")
         if approve and not authority.may_approve(request.amount):
             raise ExceptionRequestError(authority.approval_refusal(request.amount, request.policy.name))
@@ -550,12 +473,7 @@ def exception_request_decide(
         if approve:
             _check_review_on_commit(request.policy_id)
         webhooks.emit(("decided", "granted") if approve else ("decided",), request)
-        notify(
-            user=request.rep,
-            request=request,
-            kind=Notification.Kind.DECIDED,
-            text=f"{request.reference} was {verb.lower()} by {_user_name(approver)}. The customer message is drafted: review and send it.",
-        )
+        notifications.request_decided(request, approver=approver)
     return request
 
 
@@ -604,19 +522,30 @@ def exception_request_ask(
         request._history_date = now
         request._change_reason = f"More information asked by {_user_name(approver)}: SLA clock paused"
         request.save()
-        notify(
-            user=request.rep,
-            request=request,
-            kind=Notification.Kind.INFO_REQUESTED,
-            text=f"{_user_name(approver)} needs more information on {request.reference}: {question}",
+        QuestionAnswer.objects.create(
+            request=request, kind=QuestionAnswer.Kind.QUESTION, author=approver, text=question, created_at=now
         )
+        notifications.question_asked(request, approver=approver, question=question)
     return request
 
 
 def exception_request_answer(
-    *, request_id: int, rep: AbstractBaseUser, answer: str, now: datetime | None = None
+    *,
+    request_id: int,
+    rep: AbstractBaseUser,
+    answer: str,
+    amount: Decimal | None = None,
+    business_days: int | None = None,
+    now: datetime | None = None,
 ) -> ExceptionRequest:
-    """The rep answers: the request returns to the queue and the deadline moves by the paused time."""
+    """The rep answers: the request returns to the queue and the deadline moves by the paused time.
+
+    With the answer the rep may correct the amount or the business days. The request is then routed
+    again with the policy's current rules, as at filing (its own filing does not count as an earlier
+    exception): refused changes nothing; a new approval level starts that level's SLA afresh (an
+    escalation is never undone: it stays at least at the level it reached); within the rep's own tiers
+    it still returns to the approver who asked. The change is in the request's history.
+    """
     answer = answer.strip()
     if not answer:
         raise ExceptionRequestError("Write your answer for the approver.")
@@ -624,7 +553,7 @@ def exception_request_answer(
     with transaction.atomic():
         request = (
             ExceptionRequest.objects.select_for_update(of=("self",))
-            .select_related("policy", "info_requested_by")
+            .select_related("policy", "customer", "info_requested_by")
             .get(pk=request_id)
         )
         if request.rep_id != rep.pk:
@@ -633,29 +562,111 @@ def exception_request_answer(
             raise ExceptionRequestError(f"{request.reference} is not waiting for your answer.")
         policy = policies_with_rules().get(pk=request.policy_id)
         clock = calendar_spec(policy)
-        request.due_at = sla.resume_deadline(
-            due_at=request.due_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
-        )
-        if request.remind_at is not None and request.reminder_sent_at is None:
-            request.remind_at = sla.resume_deadline(
-                due_at=request.remind_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
+        corrections = []
+        if amount is not None and amount != request.amount:
+            corrections.append(f"amount {money(request.amount)} → {money(amount)}")
+        if business_days is not None and business_days != request.business_days:
+            corrections.append(f"business days {request.business_days} → {business_days}")
+        new_level = request.approval_level
+        if corrections:
+            new_level = _reroute(
+                request,
+                policy=policy,
+                rep=rep,
+                amount=request.amount if amount is None else amount,
+                business_days=request.business_days if business_days is None else business_days,
+                now=now,
             )
+        if new_level != request.approval_level:
+            request.approval_level = new_level
+            request.level_started_at = now
+            request.due_at = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=clock)
+            request.remind_at = sla.reminder_at(
+                start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
+            )
+            request.reminder_sent_at = None
+            request.claimed_by = None
+        else:
+            request.due_at = sla.resume_deadline(
+                due_at=request.due_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
+            )
+            if request.remind_at is not None and request.reminder_sent_at is None:
+                request.remind_at = sla.resume_deadline(
+                    due_at=request.remind_at, paused_at=request.paused_at, resumed_at=now, calendar=clock
+                )
+        if corrections:
+            # The deadline as facts, read in the reader's time zone (models.routing_reason_text), as at filing.
+            due = {"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes}
+            request.routing_reasons = [*request.routing_reasons, due]
         request.status = Status.ESCALATED if request.breached_level else Status.PENDING
         request.paused_at = None
         request.info_answer = answer
+        corrected = ", ".join(corrections)
         request._history_user = rep
         request._history_date = now
-        request._change_reason = f"Rep answered: back in the queue, due {_when(request.due_at)}"
+        request._change_reason = (
+            f"Rep answered and corrected {corrected}: routed again to level {request.approval_level}, due {_when(request.due_at)}"
+            if corrections
+            else f"Rep answered: back in the queue, due {_when(request.due_at)}"
+        )
         request.save()
         _check_sla_on_time(request, now=now)
-        if request.info_requested_by is not None:
-            notify(
-                user=request.info_requested_by,
-                request=request,
-                kind=Notification.Kind.INFO_ANSWERED,
-                text=f"{_user_name(rep)} answered on {request.reference}: it is back in your queue.",
-            )
+        QuestionAnswer.objects.create(
+            request=request,
+            kind=QuestionAnswer.Kind.ANSWER,
+            author=rep,
+            text=answer,
+            corrections=corrected[:500],
+            created_at=now,
+        )
+        notifications.question_answered(request, rep=rep, corrected=corrected)
     return request
+
+
+def _reroute(
+    request: ExceptionRequest,
+    *,
+    policy: Policy,
+    rep: AbstractBaseUser,
+    amount: Decimal,
+    business_days: int,
+    now: datetime,
+) -> int:
+    """Route the request again with corrected figures; set them, the tier and the reasons on ``request``
+    (unsaved) and return the approval level it now waits at. Refuses, changing nothing, as filing would."""
+    facts = FilingFacts(
+        customer_ref=request.customer.external_ref,
+        customer_name=request.customer.name,
+        policy_id=policy.pk,
+        sentiment=request.sentiment,
+        cause=request.cause,
+        situation=request.situation,
+        resolution_requested=request.resolution_requested,
+        amount=amount,
+        business_days=business_days,
+        supplier_exception=request.supplier_exception,
+        alternative_offered=request.alternative_offered,
+        corrective_action=request.corrective_action,
+    )
+    decision = routing_decision_for(
+        rep=rep, policy=policy, customer=request.customer, facts=facts, exclude_request_id=request.pk
+    )
+    if decision.outcome is Outcome.REFUSED:
+        raise FilingRefused(("The correction cannot be accepted:", *decision.reasons, "Nothing was changed."))
+    request.amount = amount
+    request.business_days = business_days
+    request.tier_level = decision.tier.level if decision.tier else None
+    request.tier_kind = decision.tier.kind if decision.tier else ""
+    request.beyond_all_tiers = decision.beyond_all_tiers
+    request.is_repeat = decision.is_repeat
+    level = request.approval_level
+    if decision.outcome is Outcome.PENDING:
+        level = decision.approval_level if not request.breached_level else max(decision.approval_level, level)
+    reasons = [f"Routed again on {_when(now)} after the rep corrected the figures:", *decision.reasons]
+    if decision.outcome is Outcome.GRANTED:
+        reasons.append("An approver already asked about it, so it goes back to them to decide.")
+    request.routing_reasons = reasons
+    return level
 
 
 def exception_request_withdraw(
@@ -699,30 +710,9 @@ def exception_request_withdraw(
         request._history_date = now
         request._change_reason = f"Withdrawn by {_user_name(rep)}: {reason}"[:1000]
         request.save()
-        _notify_withdrawal(request, rep=rep, reason=reason, also=asked_by)
+        notifications.request_withdrawn(request, rep=rep, reason=reason, also=asked_by)
         webhooks.emit("withdrawn", request)
     return request
-
-
-def _notify_withdrawal(
-    request: ExceptionRequest, *, rep: AbstractBaseUser, reason: str, also: AbstractBaseUser | None
-) -> None:
-    """Tell whoever had it in their queue (the level's approvers and their stand-ins, and whoever asked
-    the rep a question) that it is gone."""
-    recipients = (
-        list(Recipients().approvers(request.policy_id, request.approval_level)) if request.approval_level else []
-    )
-    if also is not None and also.pk not in {user.pk for user in recipients}:
-        recipients.append(also)
-    for user in recipients:
-        if user.pk == rep.pk:
-            continue
-        notify(
-            user=user,
-            request=request,
-            kind=Notification.Kind.WITHDRAWN,
-            text=f"{_user_name(rep)} withdrew {request.reference}: {reason}",
-        )
 
 
 def delegation_create(
@@ -741,6 +731,8 @@ def delegation_create(
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
     delegation.save()
+    if starts_on <= portal_today():
+        notifications.stand_in_started(delegation)
     return delegation
 
 

@@ -10,7 +10,7 @@ import logging
 
 from celery import shared_task
 
-from requests import services
+from requests import notifications
 from requests.escalation import sla_sweep, sla_sweep_and_look_ahead
 from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due, webhook_delivery_send
 
@@ -31,17 +31,17 @@ def sla_check() -> str:
     return str(sla_sweep())
 
 
-# Sending tasks stop at services.EMAIL_SEND_TIME_LIMIT, which the claim timeout is derived from;
+# Sending tasks stop at notifications.EMAIL_SEND_TIME_LIMIT, which the claim timeout is derived from;
 # an SMTP call is bounded by EMAIL_TIMEOUT (settings) well inside it.
 @shared_task(
     name="requests.tasks.send_notification_emails",
     acks_late=True,
-    soft_time_limit=services.EMAIL_SEND_TIME_LIMIT - 10,
-    time_limit=services.EMAIL_SEND_TIME_LIMIT,
+    soft_time_limit=notifications.EMAIL_SEND_TIME_LIMIT - 10,
+    time_limit=notifications.EMAIL_SEND_TIME_LIMIT,
 )
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
-    return sum(services.notification_email_send(notification_id=pk) for pk in notification_ids)
+    return sum(notifications.notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 @shared_task(
@@ -56,16 +56,28 @@ def send_notification_emails(notification_ids: list[int]) -> int:
     max_retries=5,
 )
 def send_notification_email(notification_id: int) -> bool:
-    return services.notification_email_send(notification_id=notification_id)
+    return notifications.notification_email_send(notification_id=notification_id)
 
 
 @shared_task(name="requests.tasks.resend_unsent_emails", acks_late=True, soft_time_limit=120, time_limit=150)
 def resend_unsent_emails() -> int:
     """Beat, every minute: email what a crashed worker or a lost message left unsent."""
-    ids = services.notification_emails_unsent()
-    for chunk in services.chunked(ids):
+    ids = notifications.notification_emails_unsent()
+    for chunk in notifications.chunked(ids):
         send_notification_emails.delay(chunk)
     return len(ids)
+
+
+@shared_task(name="requests.tasks.send_digests", acks_late=True, soft_time_limit=120, time_limit=150)
+def send_digests() -> int:
+    """Beat, every minute: the digests that are due (an interval passed, or an item reached its reminder)."""
+    return sum(notifications.digest_send(user_id=user_id) for user_id in notifications.digests_due())
+
+
+@shared_task(name="requests.tasks.stand_ins_started", acks_late=True, soft_time_limit=120, time_limit=150)
+def stand_ins_started() -> int:
+    """Beat, hourly: stand-ins whose period started are told what already waits for them (once a period)."""
+    return notifications.stand_ins_started()
 
 
 @shared_task(name="requests.tasks.deliver_webhook", acks_late=True, soft_time_limit=60, time_limit=90)
@@ -84,6 +96,6 @@ def deliver_webhooks(delivery_ids: list[int]) -> int:
 def retry_webhook_deliveries() -> int:
     """Beat, every minute: deliveries whose retry is due, or whose task a lost message or a crash dropped."""
     ids = webhook_deliveries_due()
-    for chunk in services.chunked(ids, ENQUEUE_CHUNK):
+    for chunk in notifications.chunked(ids, ENQUEUE_CHUNK):
         deliver_webhooks.delay(chunk)
     return len(ids)

@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,16 +20,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from policies import analysis, roles
 from policies.routing import money
 from policies.selectors import policies_with_rules
-from requests import selectors, services, sla
-from requests.authority import approver_standing, authority_for_request, portal_today
+from requests import decision_links, selectors, services, sla
+from requests import notifications as notices
+from requests.authority import approver_standing, portal_today
 from requests.forms import (
+    AllRequestsForm,
     AnswerForm,
     AskForm,
     CustomerMessageForm,
     DecisionForm,
     DelegationForm,
+    EmailDecisionForm,
     ExceptionRequestForm,
     MyRequestsFilterForm,
+    PreferenceForm,
     PreviewForm,
     QueueFilterForm,
     WithdrawForm,
@@ -37,6 +42,12 @@ from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest,
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
+# Wrong passwords on email confirm pages before approving from email is refused for a while (per
+# process: Django's default local-memory cache; a shared cache makes it per site).
+EMAIL_PASSWORD_ATTEMPTS = 5
+EMAIL_PASSWORD_LOCKOUT_SECONDS = 15 * 60
+# Requests waiting for the rep's answer shown (marked) above the queue.
+QUEUE_WAITING_SHOWN = 50
 # How far past the page shown the queue counts: "page 1 of at least 41" beyond that.
 QUEUE_LOOK_AHEAD = 1000
 
@@ -205,6 +216,9 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    draft = request.session.pop(_draft_key(pk), None)
+    # Opening a request reads its notifications (a GET writing only the reader's own read marks).
+    notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
     earlier = selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)
     context = {
         "req": exception_request,
@@ -218,6 +232,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "attachment_max_count": settings.ATTACHMENT_MAX_COUNT,
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
+        "thread": exception_request.thread.select_related("author"),
+        "decision_form": DecisionForm(initial=draft or {}),
+        "decision_refused": draft is not None,
         "can_withdraw": exception_request.rep_id == request.user.pk
         and exception_request.status in WITHDRAWABLE_STATUSES,
     }
@@ -256,7 +273,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    services.notifications_mark_read(user=request.user)
+    notices.notifications_mark_read(user=request.user)
     messages.success(request, "All notifications marked as read.")
     return redirect("requests:notifications")
 
@@ -272,21 +289,76 @@ def queue(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
 
     def in_order(size: int):
-        return selectors.queue_filtered(queue.in_order(size), **chosen, now=now)
+        return selectors.queue_filtered(queue.in_order(size), **chosen, user=request.user, now=now)
 
-    counted = selectors.queue_filtered(queue.counted, **chosen, now=now)
+    counted = selectors.queue_filtered(queue.counted, **chosen, user=request.user, now=now)
     paginator = CappedPaginator(counted, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD, in_order=in_order)
     page = paginator.get_page(request.GET.get("page"))
-    # The authority each decision would apply, by the rule the decision itself uses.
-    for row in page.object_list:
-        row.authority = authority_for_request(standing, row)
-        row.may_approve = row.authority.may_approve(row.amount)
+    # The authority each decision would apply, by the rule the decision itself uses: rows above it are
+    # flagged ("needs 2,500: you hold 250"), not hidden; they may still deny.
+    selectors.authorities_for(standing=standing, rows=page.object_list)
+    query = request.GET.copy()
+    query.pop("page", None)
+    waiting = list(selectors.waiting_for_rep_at_my_levels(user=request.user, standing=standing)[:QUEUE_WAITING_SHOWN])
+    return render(
+        request,
+        "requests/queue.html",
+        {
+            "page": page,
+            "filters": filters,
+            "active_nav": "queue",
+            "now": timezone.now(),
+            "query": query.urlencode(),
+            "filtered": any(value for key, value in request.GET.items() if key != "page"),
+            "waiting": waiting,
+        },
+    )
+
+
+@permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
+@require_POST
+def queue_claim(request: HttpRequest) -> HttpResponse:
+    """Bulk claim or release from the queue's checkboxes: each request through the claim service."""
+    release = request.POST.get("action") == "release"
+    ids = [int(pk) for pk in request.POST.getlist("request") if pk.isdigit()][:PAGE_SIZE]
+    if not ids:
+        messages.error(request, "Tick the requests to claim or release first.")
+    done, refused = [], []
+    for pk in ids:
+        try:
+            claimed = services.exception_request_claim(request_id=pk, approver=request.user, release=release)
+        except services.ExceptionRequestError as error:
+            refused.append(str(error))
+        else:
+            done.append(claimed.reference)
+    if done:
+        messages.success(request, f"{'Released' if release else 'Claimed'}: {', '.join(done)}.")
+    for reason in refused:
+        messages.error(request, reason)
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/requests/queue/") else "requests:queue")
+
+
+@require_GET
+def all_requests(request: HttpRequest) -> HttpResponse:
+    """Every request the person may see (reps: their own; approvers: what is or was at their levels and
+    what they decided; policy admins: all), searched by reference, customer reference or name."""
+    form = AllRequestsForm(request.GET or None)
+    rows = selectors.all_requests(user=request.user, **(form.cleaned_data if form.is_valid() else {}))
+    page = CappedPaginator(rows, PAGE_SIZE, look_ahead=QUEUE_LOOK_AHEAD).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
-        "requests/queue.html",
-        {"page": page, "filters": filters, "active_nav": "queue", "now": timezone.now(), "query": query.urlencode()},
+        "requests/all.html",
+        {
+            "page": page,
+            "form": form,
+            "active_nav": "all",
+            "now": timezone.now(),
+            "query": query.urlencode(),
+            "filtered": any(value for key, value in request.GET.items() if key != "page"),
+        },
     )
 
 
@@ -309,6 +381,8 @@ def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """A refused decision lands back on the request with the reason and with what was typed (a denial
+    without its alternative keeps the justification): the draft waits in the session for that page."""
     _refuse_to_outsider(request, pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -316,7 +390,7 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
             label = form.fields[field].label if field in form.fields else ""
             for error in errors:
                 messages.error(request, f"{label}: {error}" if label else error)
-        return redirect("requests:detail", pk=pk)
+        return _back_with_draft(request, pk)
     try:
         decided = services.exception_request_decide(
             request_id=pk,
@@ -327,9 +401,20 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except services.ExceptionRequestError as error:
         messages.error(request, str(error))
-        return redirect("requests:detail", pk=pk)
+        return _back_with_draft(request, pk)
     messages.success(request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.")
     return redirect("requests:queue")
+
+
+def _draft_key(pk: int) -> str:
+    return f"decision-draft-{pk}"
+
+
+def _back_with_draft(request: HttpRequest, pk: int) -> HttpResponse:
+    request.session[_draft_key(pk)] = {
+        name: request.POST.get(name, "")[:2000] for name in ("decision", "note", "alternative")
+    }
+    return redirect("requests:detail", pk=pk)
 
 
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
@@ -385,12 +470,22 @@ def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Write your answer (at most 2,000 characters).")
+        messages.error(
+            request,
+            "Write your answer (at most 2,000 characters); a corrected amount or number of days must be a "
+            "number from 0 (days: up to 365). Nothing was sent.",
+        )
         return redirect("requests:detail", pk=pk)
     return _act_on_request(
         request,
         pk,
-        lambda: services.exception_request_answer(request_id=pk, rep=request.user, answer=form.cleaned_data["answer"]),
+        lambda: services.exception_request_answer(
+            request_id=pk,
+            rep=request.user,
+            answer=form.cleaned_data["answer"],
+            amount=form.cleaned_data["amount"],
+            business_days=form.cleaned_data["business_days"],
+        ),
         "Answer sent: the request is back in the approver's queue.",
     )
 
@@ -428,6 +523,89 @@ def delegation(request: HttpRequest) -> HttpResponse:
         "active_nav": "queue",
     }
     return render(request, "requests/delegation.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """How the person is emailed: every notification, or a digest every 15 / 30 / 60 minutes."""
+    preference = notices.preference_for(request.user)
+    # Offer the browser's time zone (the tz cookie, see BrowserTimezoneMiddleware) until one is saved.
+    browser_zone = timezone.get_current_timezone_name() if preference.pk is None else ""
+    form = PreferenceForm(
+        request.POST or None,
+        initial={
+            "digest_minutes": preference.digest_minutes,
+            "time_zone": preference.time_zone or (browser_zone if browser_zone != settings.TIME_ZONE else ""),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        notices.preference_save(user=request.user, **form.cleaned_data)
+        messages.success(request, "Saved: this is how you are emailed from now on.")
+        return redirect("requests:preferences")
+    return render(request, "requests/preferences.html", {"form": form, "active_nav": "notifications"})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def email_decide(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirm page of an email's Approve / Deny link. GET shows and changes nothing (mail scanners
+    follow links); POST decides, through the same service and rules as the portal. Works from the token
+    alone, without a session, for that one request; above the step-up amount it asks for the password."""
+    check = decision_links.link_check(token)
+    problem = check.problem
+    approver = check.approver
+    if approver is not None and request.user.is_authenticated and request.user.pk != approver.pk:
+        problem = (
+            f"This link was sent to {approver.get_full_name() or approver.get_username()}, and you are logged in "
+            f"as {request.user.get_full_name() or request.user.get_username()}: open the request in the portal."
+        )
+    action = request.GET.get("action", "")
+    initial = {"decision": action} if action in decision_links.ACTIONS else {}
+    form = EmailDecisionForm(request.POST if request.method == "POST" and not problem else None, initial=initial)
+    req = check.request
+    step_up = req is not None and decision_links.needs_password(req)
+    if request.method == "POST" and not problem and form.is_valid():
+        approve = form.cleaned_data["decision"] == "approve"
+        failures_key = f"email-decision-password-failures:{approver.pk}"
+        if approve and step_up and cache.get(failures_key, 0) >= EMAIL_PASSWORD_ATTEMPTS:
+            form.add_error(
+                "password",
+                "Too many wrong passwords: log in to the portal and decide this request there. Nothing was decided.",
+            )
+        elif approve and step_up and not approver.check_password(form.cleaned_data["password"]):
+            # A leaked email must not let anyone guess the approver's password without limit.
+            cache.add(failures_key, 0, timeout=EMAIL_PASSWORD_LOCKOUT_SECONDS)
+            cache.incr(failures_key)
+            form.add_error("password", "That is not your password. Nothing was decided.")
+        else:
+            try:
+                decided = services.exception_request_decide(
+                    request_id=req.pk,
+                    approver=approver,
+                    approve=approve,
+                    note=form.cleaned_data["note"],
+                    alternative=form.cleaned_data["alternative"],
+                    expected_level=check.level,
+                )
+            except services.ExceptionRequestError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(
+                    request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified."
+                )
+                return redirect(request.get_full_path())
+    context = {
+        "check": check,
+        "problem": problem,
+        "req": req,
+        "form": form,
+        "step_up": step_up,
+        "step_up_amount": settings.EMAIL_DECISION_STEP_UP_AMOUNT,
+        "authority": notices._authority_for(approver, req) if req is not None and approver else None,
+        "approver": approver,
+    }
+    status = 400 if req is None else 200
+    return render(request, "requests/email_decide.html", context, status=status)
 
 
 @require_POST

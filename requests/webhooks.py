@@ -427,23 +427,14 @@ def _count_failure(endpoint: WebhookEndpoint) -> None:
 
 
 def webhook_endpoint_disabled_notify(*, endpoint_id: int) -> None:
-    from requests.models import Notification
-    from requests.services import notify
+    from requests import notifications
 
     endpoint = WebhookEndpoint.objects.select_related("owner").get(pk=endpoint_id)
     owners = [endpoint.owner] if endpoint.owner_id and endpoint.owner.is_active else []
     if not owners:
         owners = list(get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct())
     with transaction.atomic():
-        for owner in owners:
-            notify(
-                user=owner,
-                request=None,
-                kind=Notification.Kind.WEBHOOK_DISABLED,
-                text=f"The webhook “{endpoint.name}” ({endpoint.url}) was disabled after "
-                f"{endpoint.consecutive_failures} failed deliveries in a row. Fix the receiver, then "
-                "re-enable it in admin: its pending deliveries are sent then.",
-            )
+        notifications.webhook_disabled(endpoint, owners=owners)
 
 
 def webhook_deliveries_due(*, now: datetime | None = None, limit: int = 5000) -> list[int]:

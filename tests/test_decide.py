@@ -213,6 +213,7 @@ def test_refused_decision_shows_the_reason_and_changes_nothing(client, pending, 
         reverse("requests:decide", args=[pending.pk]), {"decision": "approve", "note": "Fine"}, follow=True
     )
     assert "above your money authority" in response.text
+    assert ">Fine</textarea>" in response.text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
@@ -230,6 +231,8 @@ def test_bad_decision_input_changes_nothing(client, pending, manager_high, data)
     client.force_login(manager_high)
     response = client.post(reverse("requests:decide", args=[pending.pk]), data)
     assert response.status_code == 302
+    # The request page again, with what was typed and why nothing was decided.
+    assert "Nothing was decided; what you typed is kept below." in client.get(response.url).text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
@@ -305,8 +308,9 @@ def test_queue_issues_a_constant_number_of_queries(
     assert len(customer_filed) == rows
     client.force_login(manager_high)
     # The same at 5 and at 200 rows: whom the approver acts for (the rule of authority's standing), the
-    # queue's (policy, level) pairs, the capped count, one page, and the page's frame.
-    with django_assert_max_num_queries(13):
+    # queue's (policy, level) pairs, the capped count, one page, the viewer's authorities and the
+    # waiting-for-rep list, and the page's frame.
+    with django_assert_max_num_queries(15):
         response = client.get(reverse("requests:queue"))
     assert response.status_code == 200
 
@@ -344,3 +348,16 @@ def test_decided_request_is_read_only_in_the_portal(client, pending, manager_hig
     assert "Record decision" not in page
     assert "Rules in force" in page
     assert ExceptionRequest.objects.get(pk=pending.pk).status == Status.APPROVED
+
+
+def test_a_denial_without_alternative_keeps_the_justification(client, pending, manager_high):
+    client.force_login(manager_high)
+    response = client.post(
+        reverse("requests:decide", args=[pending.pk]), {"decision": "deny", "note": "Too late"}, follow=True
+    )
+    assert "A denial needs the alternative offered to the customer." in response.text
+    assert ">Too late</textarea>" in response.text
+    assert 'value="deny" checked' in response.text
+    assert "If you deny, this reason reaches the customer" in response.text
+    pending.refresh_from_db()
+    assert pending.status == Status.PENDING

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from exceptions_portal.celery import app
-from requests import services
+from requests import notifications
 from requests.tasks import resend_unsent_emails, send_notification_email, send_notification_emails
 from tests.test_project import manage
 
@@ -32,9 +32,9 @@ def test_the_visibility_timeout_is_above_every_task_limit_and_every_countdown():
 
 def test_the_claim_timeout_is_just_above_the_send_tasks_hard_limit():
     for task in (send_notification_emails, send_notification_email):
-        assert task.time_limit <= services.EMAIL_SEND_TIME_LIMIT
-    claim = services.EMAIL_CLAIM_TIMEOUT.total_seconds()
-    assert services.EMAIL_SEND_TIME_LIMIT < claim <= services.EMAIL_SEND_TIME_LIMIT + 30
+        assert task.time_limit <= notifications.EMAIL_SEND_TIME_LIMIT
+    claim = notifications.EMAIL_CLAIM_TIMEOUT.total_seconds()
+    assert notifications.EMAIL_SEND_TIME_LIMIT < claim <= notifications.EMAIL_SEND_TIME_LIMIT + 30
     assert send_notification_emails.soft_time_limit > settings.EMAIL_TIMEOUT
 
 
@@ -44,9 +44,9 @@ def test_the_resend_job_runs_every_minute_and_the_worst_case_is_within_three_min
     interval = timedelta(seconds=entry["schedule"])
     assert interval == timedelta(minutes=1)
     # Never claimed (the killed worker's message waits in the broker): picked once old enough.
-    assert services.EMAIL_RESEND_AFTER + interval <= TARGET
+    assert notifications.EMAIL_RESEND_AFTER + interval <= TARGET
     # Claimed by the killed worker: picked once the claim expires.
-    assert services.EMAIL_CLAIM_TIMEOUT + interval + SENDING <= TARGET
+    assert notifications.EMAIL_CLAIM_TIMEOUT + interval + SENDING <= TARGET
 
 
 def test_redis_gets_the_visibility_timeout_too(tmp_path):

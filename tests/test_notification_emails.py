@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from requests.models import Notification
-from requests.services import notification_email_send, notification_emails_unsent
+from requests.notifications import notification_email_send, notification_emails_unsent
 from requests.tasks import resend_unsent_emails, send_notification_email
 
 
@@ -26,7 +26,10 @@ def test_sent_once_even_when_the_task_runs_twice(notification, mailoutbox):
 
 
 def test_failed_send_releases_the_claim_for_the_retry(notification, mailoutbox):
-    with mock.patch("requests.services.send_mail", side_effect=OSError("SMTP down")), pytest.raises(OSError):
+    with (
+        mock.patch("requests.notifications.EmailMultiAlternatives.send", side_effect=OSError("SMTP down")),
+        pytest.raises(OSError),
+    ):
         notification_email_send(notification_id=notification.pk)
     notification.refresh_from_db()
     assert (notification.email_claimed_at, notification.emailed_at) == (None, None)

@@ -295,7 +295,7 @@ def test_queue_filters_by_overdue_policy_and_level_with_the_open_deadline(
     assert page.index(overdue.reference) < page.index(on_time.reference) < page.index(elsewhere.reference)
 
 
-def test_queue_shows_who_is_on_a_request_and_drops_what_waits_for_the_rep(
+def test_queue_shows_who_is_on_a_request_and_marks_what_waits_for_the_rep(
     client, rep, policy, manager_low, manager_high
 ):
     claimed = file_pending(rep, policy, "A")
@@ -305,4 +305,7 @@ def test_queue_shows_who_is_on_a_request_and_drops_what_waits_for_the_rep(
     client.force_login(manager_high)
     page = client.get(reverse("requests:queue")).text
     assert claimed.reference in page and "Manager_Low" in page
-    assert asked.reference not in page
+    # Not hidden: listed apart, marked, outside the deadline-ordered table.
+    table = page.split("<table", 1)[1]
+    assert asked.reference not in table
+    assert f'waiting for rep</span> <a href="/requests/{asked.pk}/">{asked.reference}</a>' in page

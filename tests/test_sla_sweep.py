@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import ApproverLevel, BusinessCalendar
+from requests.authority import portal_today
 from requests.escalation import sla_sweep
 from requests.models import Delegation, Escalation, ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file
@@ -47,7 +48,8 @@ def test_the_sla_timeline(pending, rep, manager_low, manager_high, director, adm
     assert sla_sweep(now=at(90)).reminded == [pending.reference]
     assert sla_sweep(now=at(90)).reminded == []
     assert state(pending) == (Status.PENDING, 1, None, True)
-    assert kinds(manager_low) == kinds(manager_high) == ["reminder"]
+    # Each level-1 approver was told once when it was filed (an arrival), and reminded once.
+    assert kinds(manager_low) == kinds(manager_high) == ["arrived", "reminder"]
 
     # 120 minutes: breached at level 1, escalated to level 2 with a fresh deadline from the breach.
     assert sla_sweep(now=at(120)).escalated == [pending.reference]
@@ -55,13 +57,14 @@ def test_the_sla_timeline(pending, rep, manager_low, manager_high, director, adm
     assert state(pending) == (Status.ESCALATED, 2, 1, False)
     pending.refresh_from_db()
     assert pending.due_at == at(240)
-    assert kinds(director) == ["escalated"]
-    assert kinds(manager_low) == ["escalated", "reminder"]
+    # The director: one arrival (its email carries the facts and the decision links).
+    assert kinds(director) == ["arrived"]
+    assert kinds(manager_low) == ["arrived", "escalated", "reminder"]
     assert kinds(rep) == ["escalated"]
 
     # 210 minutes: the level-2 reminder, once.
     assert sla_sweep(now=at(210)).reminded == [pending.reference]
-    assert kinds(director) == ["escalated", "reminder"]
+    assert kinds(director) == ["arrived", "reminder"]
 
     # 240 minutes: breached at the top level, the policy's owner and admins alerted once.
     assert sla_sweep(now=at(240)).alerted == [pending.reference]
@@ -71,6 +74,17 @@ def test_the_sla_timeline(pending, rep, manager_low, manager_high, director, adm
     pending.refresh_from_db()
     assert (pending.status, pending.breached_level, pending.alerted_at) == (Status.ESCALATED, 2, at(240))
     assert list(pending.escalations.values_list("from_level", "to_level")) == [(1, 2), (2, None)]
+
+
+def test_an_escalation_tells_nobody_standing_in_for_the_rep(policy, manager_high, director):
+    """Segregation of duties through delegation (authority.py): the director stands in for the manager who
+    filed it, so may not decide it at level 2 and gets no arrival."""
+    filed = exception_request_file(rep=manager_high, facts=facts(policy, amount=Decimal("200")), now=FILED)
+    today = portal_today()
+    Delegation.objects.create(approver=manager_high, delegate=director, starts_on=today, ends_on=today)
+    assert sla_sweep(now=at(120)).escalated == [filed.reference]
+    assert state(filed)[:2] == (Status.ESCALATED, 2)
+    assert "arrived" not in kinds(director)
 
 
 def test_escalation_history_is_attributed_to_the_system_user(pending):
@@ -168,7 +182,10 @@ def texts(user) -> list[str]:
 def test_notifications_say_what_happened_to_whom(pending, rep, manager_low, manager_high, director, admin_user):
     ref = pending.reference
     sla_sweep(now=at(90))
-    assert texts(manager_high) == [f"Reminder: {ref} is due soon."]
+    assert texts(manager_high) == [
+        f"{ref} waits for your decision (just filed): Return window, 300.00.",
+        f"Reminder: {ref} is due soon.",
+    ]
     sla_sweep(now=at(120))
     assert texts(manager_low)[-1] == f"{ref} breached its SLA at level 1 and went to level 2."
     assert texts(director) == [f"{ref} was escalated to you (level 2) after an SLA breach."]
@@ -277,11 +294,14 @@ def test_every_notification_of_a_sweep_is_queued_for_email_once(
         exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"E-{n}", amount=Decimal("300")), now=FILED)
     queued: list[list[int]] = []
     monkeypatch.setattr("requests.tasks.send_notification_emails.delay", queued.append)
+    before = Notification.objects.order_by("pk").last().pk  # the arrivals of filing
     with django_capture_on_commit_callbacks(execute=True):
         sla_sweep(now=at(90), batch_size=2)
         sla_sweep(now=at(120), batch_size=2)
-    written = Notification.objects.filter(kind__in=["reminder", "escalated"]).values_list("pk", flat=True)
-    assert len(written) == 3 * 2 + 3 * 4  # reminders to two managers; escalations to them, the director, the rep
+    written = Notification.objects.filter(pk__gt=before).values_list("pk", flat=True)
+    # Reminders to two managers; escalations to them and the rep, an arrival to the director.
+    assert len(written) == 3 * 2 + 3 * 4
+    assert Notification.objects.filter(pk__gt=before, kind="arrived").count() == 3
     assert sorted(pk for chunk in queued for pk in chunk) == sorted(written)
 
 
@@ -292,7 +312,7 @@ def test_escalation_email_and_notification_list_give_the_new_deadline(
         sla_sweep(now=at(120))
     (email,) = [m for m in mailoutbox if m.to == [director.email]]
     due = timezone.localtime(at(240))
-    assert f"Due: {due:%d %b %Y, %H:%M %Z}." in email.body
+    assert f"Deadline: {due:%a %-d %b %Y, %H:%M} (Europe/London)" in email.body
     assert f"/requests/{pending.pk}/" in email.body
     client.force_login(director)
     with time_machine.travel(at(150), tick=False):

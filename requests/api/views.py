@@ -28,7 +28,7 @@ from policies import roles
 from policies.models import Policy
 from policies.routing import Outcome, RequestFacts, route
 from policies.selectors import policies_with_rules, policy_spec, rep_has_tier2_right
-from requests import selectors, services
+from requests import notifications, selectors, services
 from requests.api import serializers as api
 from requests.api.problems import PROBLEM_CONTENT_TYPE
 from requests.api_models import IdempotencyKey
@@ -569,7 +569,7 @@ class NotificationsRead(GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = api.NotificationsReadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        count = services.notifications_mark_read(
+        count = notifications.notifications_mark_read(
             user=request.user, notification_ids=serializer.validated_data.get("ids")
         )
         return Response({"marked_read": count})
