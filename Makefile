@@ -49,8 +49,13 @@ run: demo
 	@DEBUG=$${DEBUG:-true} $(BIN)/python manage.py portal_info --url http://127.0.0.1:$(PORT)/
 	DEBUG=$${DEBUG:-true} PORTAL_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
+# The suite in two steps: the fast tests spread over TEST_JOBS processes (pytest-xdist, each with its own
+# test database), then the browser and worker tests, which start their own servers and Celery processes,
+# one at a time. Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
+TEST_JOBS ?= 2
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not worker" -n $(TEST_JOBS) $(PYTEST_ARGS) || test $$? -eq 5
+	$(BIN)/python -m pytest -m "e2e or worker" $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: venv
 	$(BIN)/ruff check .
@@ -59,7 +64,7 @@ lint: venv
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 screenshots: venv
-	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py -p no:randomly
+	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py tests/test_e2e_email.py -p no:randomly
 
 # Mutation testing of the pure rule modules: `make mutate` (all three) or `make mutate ARGS=requests/sla.py`
 # (add `--with-db` to run the database tests too, `--list` to see the mutants).

@@ -52,7 +52,6 @@ from requests.models import (
 )
 from requests.services import (  # noqa: F401  (TIMER_RESOLUTION: the timers' grid, for tests)
     TIMER_RESOLUTION,
-    chunked,
     sla_checks_schedule,
     sla_timer_horizon,
     system_user,

@@ -236,20 +236,22 @@ class PreviewForm(ExceptionRequestForm):
         ):
             self.fields[name].required = False
 
-    # What routing needs, in the order the form asks for it.
-    ROUTING_FIELDS = ("policy", "sentiment", "amount", "business_days")
+    # What must be valid before the preview can route, in the order the form asks for it (a wrong value
+    # is named in words; ROUTING_FIELDS above are what the page sends).
+    CHECKED_FIELDS = ("customer_ref", "policy", "sentiment", "amount", "business_days", "waived_controls")
 
     def routing_problems(self) -> tuple[list[str], list[str]]:
         """What keeps the preview from routing: fields still empty, and fields whose value is wrong, in words."""
         missing: list[str] = []
         wrong: list[str] = []
-        for name in self.ROUTING_FIELDS:
+        for name in self.CHECKED_FIELDS:
             errors = self.errors.as_data().get(name)
             if not errors:
                 continue
             codes = {error.code for error in errors}
             if "required" in codes:
-                missing.append(str(self.fields[name].label or name).lower())
+                if name != "customer_ref":  # the preview routes without it (a first-time customer)
+                    missing.append(str(self.fields[name].label or name).lower())
             else:
                 wrong.append(self._worded(name, codes))
         return missing, wrong
@@ -271,6 +273,10 @@ class PreviewForm(ExceptionRequestForm):
             return "the business days must be a whole number, like 3"
         if name == "policy":
             return "that policy is not one you can choose: pick another"
+        if name == "waived_controls":
+            return "the controls to waive must be picked from the policy's list"
+        if name == "customer_ref":
+            return "; ".join(str(message).rstrip(".") for message in self.errors[name])
         return f"choose one of the listed values for {str(self.fields[name].label or name).lower()}"
 
 

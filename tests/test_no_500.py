@@ -25,7 +25,7 @@ def test_preview_with_a_huge_control_id_says_it_is_not_a_choice(client, rep, pol
     data = form_data(policy, waived_controls=HUGE)
     response = getattr(client, method)(reverse("requests:preview"), data)
     assert response.status_code == 200
-    assert "Still needed for the preview: controls this request would waive." in response.text
+    assert "To check: the controls to waive must be picked from the policy&#x27;s list." in response.text
 
 
 @pytest.mark.parametrize(

@@ -210,7 +210,7 @@ def test_review_flag_goes_through_the_notifications_module(admin_user, policy):
 
 
 def test_a_user_without_email_gets_the_in_app_row_only(rep, policy, mailoutbox, django_capture_on_commit_callbacks):
-    quiet = make_user("quiet")
+    quiet = make_user("quiet", "Approvers")  # an approver (routing and notices count approvers only)
     quiet.email = ""
     quiet.save()
     ApproverLevel.objects.create(policy=policy, level=1, user=quiet, money_authority=Decimal("10"))

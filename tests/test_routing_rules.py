@@ -133,19 +133,13 @@ def test_a_policy_without_tiers_says_so_and_goes_to_the_top_level() -> None:
     assert decision.beyond_all_tiers is True
 
 
-def test_no_approver_at_the_level_is_refused_with_the_full_sentence() -> None:
+def test_no_approver_at_the_tiers_level_goes_to_the_lowest_level_above_that_can() -> None:
+    # Routing by amount: the lowest level at or above the tier's where someone may approve the amount.
     policy = PolicySpec("Return window", True, TIERS, approvers=APPROVERS[2:])
     decision = route(policy, facts(amount=Decimal("300")))
-    assert decision.reasons[-1] == (
-        "“Return window” has no approver at level 1, so nobody could decide this request. "
-        "Ask a policy admin to name one."
-    )
-    assert (decision.outcome, decision.tier_label, decision.approval_level, decision.approvers) == (
-        Outcome.REFUSED,
-        "Tier 3",
-        None,
-        (),
-    )
+    assert decision.reasons[-1] == "Pending: assigned to approval level 2 (Dana Okafor)."
+    assert (decision.outcome, decision.tier_label, decision.approval_level) == (Outcome.PENDING, "Tier 3", 2)
+    assert [a.name for a in decision.approvers] == ["Dana Okafor"]
     assert decision.is_repeat is False
 
 
@@ -163,7 +157,7 @@ def test_no_approver_at_all_beyond_every_tier_is_refused_at_any_level() -> None:
 
 
 def test_a_repeat_with_no_approver_is_refused() -> None:
-    policy = PolicySpec("Return window", True, TIERS, approvers=APPROVERS[2:])
+    policy = PolicySpec("Return window", True, TIERS, approvers=())
     decision = route(policy, facts(earlier_exceptions=("EX-1",)))
     assert decision.outcome is Outcome.REFUSED
     assert decision.is_repeat is False
@@ -248,9 +242,9 @@ def test_tiers_are_tried_smallest_first_whatever_their_order() -> None:
 
 def test_approvers_of_the_level_keep_their_order() -> None:
     approvers = (
-        ApproverSpec(1, "Zed", Decimal("10")),
-        ApproverSpec(2, "Top", Decimal("10")),
-        ApproverSpec(1, "Amy", Decimal("10")),
+        ApproverSpec(1, "Zed", Decimal("1000")),
+        ApproverSpec(2, "Top", Decimal("1000")),
+        ApproverSpec(1, "Amy", Decimal("1000")),
     )
     decision = route(PolicySpec("P", True, TIERS, approvers), facts(amount=Decimal("100")))
     assert [a.name for a in decision.approvers] == ["Zed", "Amy"]
