@@ -68,7 +68,7 @@ def test_an_approver_decides_from_the_email_on_a_phone(portal, people, screensho
     phone.set_default_timeout(UI_TIMEOUT_MS)
     mail = phone.new_page()
     mail.set_content(html)
-    screenshot(mail, "13-approver-email.png")
+    screenshot(mail, "17-approver-email.png")
 
     # The link, on a phone with no session: the confirm page changes nothing until the POST.
     page = phone.new_page()
@@ -81,7 +81,7 @@ def test_an_approver_decides_from_the_email_on_a_phone(portal, people, screensho
     expect(page.locator("main")).to_contain_text("Why it was routed this way")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scroll on a phone"
     expect(page.locator("input[name=decision][value=approve]")).to_be_checked()
-    screenshot(page, "14-email-confirm-phone.png")
+    screenshot(page, "18-email-confirm-phone.png")
     request.refresh_from_db()
     assert request.status == Status.PENDING
 
@@ -92,7 +92,7 @@ def test_an_approver_decides_from_the_email_on_a_phone(portal, people, screensho
         f"{request.reference} was already approved by you at"
     )
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    screenshot(page, "15-email-decided-phone.png")
+    screenshot(page, "19-email-decided-phone.png")
     request.refresh_from_db()
     assert (request.status, request.decided_by) == (Status.APPROVED, manager2)
 
