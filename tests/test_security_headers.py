@@ -76,6 +76,8 @@ def test_no_template_has_an_inline_script_or_style_attribute():
     root = Path(__file__).resolve().parent.parent / "templates"
     offenders = []
     for template in root.rglob("*.html"):
+        if template.relative_to(root).parts[:2] == ("requests", "email"):
+            continue  # an email's HTML is read by mail clients, not served under the portal's CSP
         text = template.read_text()
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text):
             offenders.append(f"{template}: inline <script>")
