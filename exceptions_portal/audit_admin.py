@@ -5,12 +5,14 @@ view-history permission (upstream issue #1362), and ``SIMPLE_HISTORY_REVERT_DISA
 hides the button. Every model admin with history in this project uses
 ``AppendOnlyHistoryAdmin``: a version is rendered as a read-only table, anything but GET is
 refused with 405, and an id that is not a number is a 404 rather than a 500.
+
+The history list and a version read like the portal's request history: the same
+``history_value`` and ``history_user_name`` (requests.selectors) show every value, so a user
+field shows a name (never "Deleted user (pk=None)"), a choice its label, a time the portal's
+format in the active zone (TIME_ZONE unless the reader's browser set one), without microseconds.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
-from decimal import Decimal
 
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +22,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+from requests.selectors import history_user_name, history_value
 
 APPEND_ONLY_MESSAGE = (
     "The audit trail is append-only: an earlier version can be read here, never saved. "
@@ -28,7 +33,27 @@ APPEND_ONLY_MESSAGE = (
 SAFE_METHODS = ("GET", "HEAD")
 
 
+class PortalHistoryContextHelper(HistoricalRecordContextHelper):
+    """The "Changes" column of the admin history list, each value shown as the portal shows it."""
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if isinstance(field, models.ManyToManyField):
+            return super().prepare_delta_change_value(change, value)
+        return history_value(field, value)
+
+
 class AppendOnlyHistoryAdmin(SimpleHistoryAdmin):
+    def get_historical_record_context_helper(self, request, historical_record) -> HistoricalRecordContextHelper:
+        return PortalHistoryContextHelper(self.model, historical_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=False) -> None:
+        # Foreign keys as their ids: history_value names them (a user by name), where the objects would
+        # turn an empty one into "Deleted user (pk=None)".
+        super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs=False)
+        for record in historical_records:
+            record.shown_user = history_user_name(record.history_user)
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
         self._object_pk(object_id)
         return super().history_view(request, object_id, extra_context)
@@ -69,6 +94,7 @@ class AppendOnlyHistoryAdmin(SimpleHistoryAdmin):
             "original": instance,
             "record": record,
             "rows": version_rows(record, self.model),
+            "shown_user": history_user_name(record.history_user),
             "history_url": reverse(
                 f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_history", args=[instance.pk]
             ),
@@ -90,22 +116,5 @@ def version_rows(record: models.Model, model: type[models.Model]) -> list[tuple[
     for field in model._meta.concrete_fields:
         if not hasattr(record, field.attname):
             continue  # a field the history does not keep (excluded_fields)
-        rows.append((str(field.verbose_name).capitalize(), _shown(field, getattr(record, field.attname))))
+        rows.append((str(field.verbose_name).capitalize(), history_value(field, getattr(record, field.attname))))
     return rows
-
-
-def _shown(field: models.Field, value: object) -> str:
-    if value in (None, "", [], {}):
-        return "—"
-    if field.choices:
-        return str(dict(field.flatchoices).get(value, value))
-    if field.is_relation:
-        related = field.related_model._base_manager.filter(pk=value).first()
-        return str(related) if related is not None else f"#{value} (deleted)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    if isinstance(value, datetime) and timezone.is_aware(value):
-        return f"{timezone.localtime(value):%d %b %Y, %H:%M}"
-    return str(value)

@@ -298,29 +298,40 @@ def history_entries(
                 if change.field in skip_fields:
                     continue
                 field = obj._meta.get_field(change.field)
-                changes.append((str(field.verbose_name), _display(field, change.old), _display(field, change.new)))
-        who = "—"
-        if record.history_user is not None:
-            who = record.history_user.get_full_name() or record.history_user.get_username()
+                changes.append(
+                    (str(field.verbose_name), history_value(field, change.old), history_value(field, change.new))
+                )
+        who = history_user_name(record.history_user)
         kind = {"+": "Created", "~": "Changed", "-": "Deleted"}[record.history_type]
         entries.append(HistoryEntry(record.history_date, who, record.history_change_reason or "", kind, changes))
         previous = record
     return list(reversed(entries))
 
 
-def _display(field, value) -> str:
-    if value in (None, ""):
+def history_user_name(user: AbstractBaseUser | None) -> str:
+    """Who made a history entry, as the portal and the admin history show it."""
+    return user_name(user) if user is not None else "—"
+
+
+def history_value(field, value) -> str:
+    """One value of a history row as people read it: the one place for the portal's request history
+    and the admin's history pages (exceptions_portal.audit_admin)."""
+    if value in (None, "", [], {}):
         return "—"
     if field.choices:
         return str(dict(field.flatchoices).get(value, value))
     if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%d %b %Y, %H:%M")
+        return (
+            timezone.localtime(value).strftime("%d %b %Y, %H:%M")
+            if timezone.is_aware(value)
+            else f"{value:%d %b %Y, %H:%M}"
+        )
     if field.is_relation:
-        related = field.related_model.objects.filter(pk=value).first()
+        related = field.related_model._base_manager.filter(pk=value).first()
         if related is None:
-            return f"#{value}"
+            return f"#{value} (deleted)"
         if isinstance(related, get_user_model()):
-            return related.get_full_name() or related.get_username()
+            return user_name(related)
         return str(related)
     if isinstance(value, Decimal):
         return money(value)
@@ -612,9 +623,7 @@ def attachment_history_entries(*, exception_request: ExceptionRequest) -> list[H
     rows = Attachment.history.filter(request_id=exception_request.pk).select_related("history_user")
     entries = []
     for row in rows:
-        who = "—"
-        if row.history_user is not None:
-            who = row.history_user.get_full_name() or row.history_user.get_username()
+        who = history_user_name(row.history_user)
         verb = {"+": "Attached", "-": "Removed attachment", "~": "Changed attachment"}[row.history_type]
         size = f"{row.size / 1024:.0f} KB" if row.size < 1024 * 1024 else f"{row.size / 1024 / 1024:.1f} MB"
         entries.append(HistoryEntry(row.history_date, who, f"{verb} “{row.name}” ({size})", verb, []))

@@ -199,7 +199,7 @@ def test_history_page_shows_the_changed_field(admin_client, policy):
 
     assert response.status_code == 200
     page = " ".join(html.unescape(response.content.decode()).split())
-    assert "policyadmin" in page
+    assert "Policyadmin" in page  # the history user by full name, as in the portal (issue 16)
     assert "<strong>SLA (minutes):</strong> 120 → 90" in page
 
 
