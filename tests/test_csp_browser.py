@@ -97,8 +97,13 @@ def visit(people: WatchedPeople, page: Page, path: str, *, admin: bool = False) 
     assert response is not None and response.status < 400, f"{path}: {response and response.status}"
     header = response.headers.get("content-security-policy", "")
     assert "default-src 'self'" in header and "frame-ancestors 'none'" in header, f"{path}: {header!r}"
-    check_page(page, admin=admin)
     visit_checks(people, page)
+    # Then the accessibility checks: axe-core is injected by the test, with styles of its own that the
+    # portal's CSP refuses as it should; what it provokes is not the portal's, so it is forgotten.
+    console_before = len(people.console)
+    check_page(page, admin=admin)
+    page.evaluate("window.__cspViolations = []")
+    del people.console[console_before:]
 
 
 def test_every_page_works_under_the_csp_with_no_violation(portal, watched):  # noqa: F811
