@@ -51,11 +51,12 @@ run: demo
 
 # The suite in two steps: the fast tests spread over TEST_JOBS processes (pytest-xdist, each with its own
 # test database), then the browser and worker tests, which start their own servers and Celery processes,
-# one at a time. Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
+# one at a time and in file order (the browser tests share one seeded portal and tell its story in
+# order; the fast tests run in a random order, pytest-randomly). Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
 TEST_JOBS ?= 2
 test: venv
 	$(BIN)/python -m pytest -m "not e2e and not worker" -n $(TEST_JOBS) $(PYTEST_ARGS) || test $$? -eq 5
-	$(BIN)/python -m pytest -m "e2e or worker" $(PYTEST_ARGS) || test $$? -eq 5
+	$(BIN)/python -m pytest -m "e2e or worker" -p no:randomly $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: venv
 	$(BIN)/ruff check .

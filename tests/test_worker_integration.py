@@ -160,7 +160,7 @@ def test_two_workers_and_concurrent_sweeps_escalate_each_request_once(celery_pro
     def finished(task_id: str) -> bool:
         return re.search(rf"\[{task_id}\] (succeeded|raised|failed)", celery_processes.logs()) is not None
 
-    wait_until(lambda: all(map(finished, sweep_ids)), timeout=90, what="the six sweeps", watch=workers)
+    wait_until(lambda: all(map(finished, sweep_ids)), timeout=240, what="the six sweeps", watch=workers)
     ran = {process.name: sum(f"[{task_id}] succeeded" in process.log() for task_id in sweep_ids) for process in workers}
     print(f"sweeps run per worker: {ran}")
     assert sum(ran.values()) == len(sweep_ids)

@@ -151,6 +151,10 @@ class World:
                 values[name] = str(self.flag.pk)
             elif route.name in ("requests:message", "requests:answer"):
                 values[name] = str(self.granted.pk)
+            elif route.name == "requests:customer":
+                values[name] = str(self.pending.customer_id)
+            elif route.name in ("api:policy",):
+                values[name] = str(self.policy.pk)
             else:
                 values[name] = str(self.pending.pk)
         if route.name == "admin:view_on_site":
