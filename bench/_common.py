@@ -186,7 +186,7 @@ def seed_cast(*, policies: int = 50, customers: int = 2000, sla_minutes: int = 1
     from django.contrib.auth.models import Group
     from django.db import transaction
 
-    from policies import roles
+    from exceptions_portal import roles
     from policies.models import ApproverLevel, Policy, ProblemType
     from requests.models import Customer
 

@@ -145,7 +145,7 @@ def seed_cast(*, policies: int, customers: int, rng: random.Random) -> Cast:
     from django.contrib.auth.models import Group
     from django.db import transaction
 
-    from policies import roles
+    from exceptions_portal import roles
     from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType, RepRight
     from requests.models import Customer
 

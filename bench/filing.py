@@ -127,7 +127,7 @@ def seed() -> tuple:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from policies import roles
+    from exceptions_portal import roles
     from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 
     User = get_user_model()

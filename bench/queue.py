@@ -124,7 +124,7 @@ def shape_approvers(cast) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from policies import roles
+    from exceptions_portal import roles
     from policies.models import ApproverLevel
 
     approvers = Group.objects.get(name=roles.APPROVERS)

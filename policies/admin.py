@@ -9,6 +9,7 @@ from django.utils.text import capfirst
 from simple_history.utils import update_change_reason
 
 from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
+from exceptions_portal.people import display_name
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,
@@ -158,7 +159,7 @@ def _holder(data: dict) -> tuple[str, int] | None:
 
 def _holder_name(data: dict) -> str:
     if data.get("user") is not None:
-        return data["user"].get_full_name() or data["user"].get_username()
+        return display_name(data["user"])
     return f"{data['group'].name} (group)"
 
 

@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from policies import roles
+from exceptions_portal import roles
 from requests.selectors import unread_notification_count
 
 

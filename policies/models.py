@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from exceptions_portal.people import display_name
+
 MAX_MONEY = Decimal("1000000000")  # 10^9, the portal's ceiling on any amount
 
 
@@ -300,7 +302,7 @@ class ApproverLevel(models.Model):
     @property
     def holder_name(self) -> str:
         if self.user_id:
-            return self.user.get_full_name() or self.user.get_username()
+            return display_name(self.user)
         if self.group_id:
             return f"{self.group.name} (group)"
         return "—"

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import ApproverLevel, Policy, RepRight, RulesVersion
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
 from requests.sla import Calendar
@@ -18,7 +18,7 @@ def policies_with_rules() -> QuerySet[Policy]:
         "tiers",
         "controls",
         "calendar__holidays",
-        # Routing by amount counts only approvers (active, with the approver role, policies/roles.py): a row
+        # Routing by amount counts only approvers (active, with the approver role, exceptions_portal/roles.py): a row
         # counts through its user, or through its group's members who are approvers.
         Prefetch(
             "approver_levels",

@@ -13,10 +13,10 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal.people import system_user
 from policies.models import DigestLog, Policy, ReviewFlag
 from requests import notifications, webhooks
 from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest
-from requests.services import system_user
 
 
 class PolicyError(Exception):

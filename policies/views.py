@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from policies import analysis, charts, roles
+from exceptions_portal import roles
+from policies import analysis, charts
 from policies.forms import AnalysisFilterForm, ResolveFlagForm
 from policies.models import ReviewFlag, Sentiment
 from policies.services import PolicyError, policy_review_resolve

@@ -31,7 +31,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
-from policies import roles
+from exceptions_portal import roles
+from exceptions_portal.people import display_name
 from policies.models import ApproverLevel
 from policies.routing import money, within_authority
 from requests.models import Delegation
@@ -41,10 +42,6 @@ def portal_today(now: datetime | None = None) -> date:
     """Today in the portal's TIME_ZONE. Not ``timezone.localdate()``: the middleware activates the
     browser's zone from a cookie the client controls, and authority must not depend on it."""
     return (now or timezone.now()).astimezone(ZoneInfo(settings.TIME_ZONE)).date()
-
-
-def user_name(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 @dataclass(frozen=True)
@@ -230,14 +227,14 @@ def approver_standing(*, user: AbstractBaseUser, policy_id: int | None = None, t
     """What ``user`` holds today (all policies, or one), read in a handful of queries."""
     today = today or portal_today()
     by_dates = list(delegations_in_force(delegate=user, today=today).select_related("approver").order_by("approver_id"))
-    stands_in_for = tuple({d.approver_id: user_name(d.approver) for d in by_dates}.items())
+    stands_in_for = tuple({d.approver_id: display_name(d.approver) for d in by_dates}.items())
     absent = effective_absent_approvers(delegate=user, today=today) if by_dates else []
     holdings, group_ids = _holdings([user.pk, *(a.pk for a in absent)], policy_id=policy_id)
     return Standing(
         user_id=user.pk,
         # Rows left behind by someone who is no longer an approver give them nothing (as for an absent one).
         own=holdings[user.pk] if roles.is_approver(user) else (),
-        delegated=tuple(Principal(a.pk, user_name(a), holdings[a.pk]) for a in absent),
+        delegated=tuple(Principal(a.pk, display_name(a), holdings[a.pk]) for a in absent),
         stands_in_for=stands_in_for,
         group_ids=tuple(sorted(group_ids)),
     )

@@ -22,6 +22,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal.people import display_name
 from requests.models import ExceptionRequest, Status
 
 SALT = "requests.decision-link"
@@ -64,10 +65,6 @@ def _when(moment) -> str:
     return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
 
 
-def _name(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCheck:
     """Read and check a token against the request as it stands (pass a row locked for update when deciding)."""
     try:
@@ -97,13 +94,13 @@ def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCh
             )
         return LinkCheck(
             **found,
-            problem=f"{request.reference} was already {verb} by {_name(request.decided_by)} at {_when(request.decided_at)}.",
+            problem=f"{request.reference} was already {verb} by {display_name(request.decided_by)} at {_when(request.decided_at)}.",
         )
     if request.status == Status.WITHDRAWN:
         when = f" at {_when(request.withdrawn_at)}" if request.withdrawn_at else ""
         return LinkCheck(
             **found,
-            problem=f"{request.reference} was withdrawn by {_name(request.rep)}{when}: this link is closed, "
+            problem=f"{request.reference} was withdrawn by {display_name(request.rep)}{when}: this link is closed, "
             "nothing is left to decide.",
         )
     try:

@@ -34,8 +34,9 @@ from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from exceptions_portal import roles
 from exceptions_portal.bulk import insert_from_select, insert_history
-from policies import roles
+from exceptions_portal.people import system_user
 from policies.models import Policy
 from policies.routing import approval_level_for
 from policies.selectors import calendar_spec, policies_with_rules, policy_spec
@@ -54,7 +55,6 @@ from requests.services import (  # noqa: F401  (TIMER_RESOLUTION: the timers' gr
     TIMER_RESOLUTION,
     sla_checks_schedule,
     sla_timer_horizon,
-    system_user,
 )
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
+from exceptions_portal.people import display_name
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from requests.models import Cause, NotificationPreference, Status
 from requests.references import customer_ref_problem
@@ -374,7 +375,7 @@ class DelegationForm(forms.Form):
             .order_by("first_name", "username")
         )
         self.fields["delegate"].queryset = approvers
-        self.fields["delegate"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        self.fields["delegate"].label_from_instance = display_name
 
 
 class PreferenceForm(forms.Form):

@@ -30,9 +30,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal import roles
 from exceptions_portal.bulk import insert_from_select
 from exceptions_portal.celery import enqueue_on_commit
-from policies import roles
+from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
 from requests import decision_links
@@ -62,10 +63,6 @@ EMAIL_RESEND_AFTER = timedelta(minutes=1)
 ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED, Notification.Kind.REMINDER)
 
 
-def _name(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def _authority_for(user: AbstractBaseUser, request: ExceptionRequest) -> Authority | None:
     """The authority that would apply if ``user`` decided ``request`` at its level (the one rule,
     ``authority.decision_authority``: stand-ins and segregation of duties included); None when they may
@@ -86,7 +83,7 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
     for one of those today. Each person once."""
     User = get_user_model()
     rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
-    # Approvers only (policies/roles.py): rows left behind by someone deactivated or moved out of the
+    # Approvers only (exceptions_portal/roles.py): rows left behind by someone deactivated or moved out of the
     # approver role tell nobody, as routing counts nobody there.
     users = list(
         roles.approvers(
@@ -209,7 +206,7 @@ def stand_in_started(delegation: Delegation, *, today: date | None = None) -> in
             "request": F("pk"),
             "kind": Notification.Kind.ARRIVED.value,
             "text": Concat(
-                "reference", Value(f" waits for your decision: you stand in for {_name(absent)} from today.")
+                "reference", Value(f" waits for your decision: you stand in for {display_name(absent)} from today.")
             ),
             "created_at": created_at,
             "level": F("approval_level"),
@@ -237,12 +234,12 @@ def stand_ins_started(*, today: date | None = None) -> int:
 
 def request_decided(request: ExceptionRequest, *, approver: AbstractBaseUser) -> list[Notification]:
     verb = request.get_status_display().lower()
-    text = f"{request.reference} was {verb} by {_name(approver)}. The customer message is drafted: review and send it."
+    text = f"{request.reference} was {verb} by {display_name(approver)}. The customer message is drafted: review and send it."
     return _write([request.rep], request=request, kind=Notification.Kind.DECIDED, text=text)
 
 
 def question_asked(request: ExceptionRequest, *, approver: AbstractBaseUser, question: str) -> list[Notification]:
-    text = f"{_name(approver)} needs more information on {request.reference}: {question}"
+    text = f"{display_name(approver)} needs more information on {request.reference}: {question}"
     return _write([request.rep], request=request, kind=Notification.Kind.INFO_REQUESTED, text=text)
 
 
@@ -261,7 +258,7 @@ def question_answered(request: ExceptionRequest, *, rep: AbstractBaseUser, corre
             [asker],
             request=request,
             kind=Notification.Kind.INFO_ANSWERED,
-            text=f"{_name(rep)} answered on {request.reference}{fix}: "
+            text=f"{display_name(rep)} answered on {request.reference}{fix}: "
             + ("it is back in your queue." if asker_decides else f"it now waits at level {request.approval_level}."),
             level=request.approval_level if asker_decides else None,
         )
@@ -285,7 +282,7 @@ def request_withdrawn(
     if also is not None and also.is_active and also.pk not in {user.pk for user in recipients}:
         recipients.append(also)
     recipients = [user for user in recipients if user.pk != rep.pk]
-    text = f"{_name(rep)} withdrew {request.reference}: {reason}"
+    text = f"{display_name(rep)} withdrew {request.reference}: {reason}"
     return _write(recipients, request=request, kind=Notification.Kind.WITHDRAWN, text=text)
 
 

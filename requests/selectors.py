@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
 from policies.selectors import policy_spec, rep_has_tier2_right
@@ -24,7 +25,6 @@ from requests.authority import (
     authority_for_request,
     authority_phrase,
     decision_authority,
-    user_name,
 )
 from requests.models import (
     DECIDED_STATUSES,
@@ -310,7 +310,7 @@ def history_entries(
 
 def history_user_name(user: AbstractBaseUser | None) -> str:
     """Who made a history entry, as the portal and the admin history show it."""
-    return user_name(user) if user is not None else "—"
+    return display_name(user) if user is not None else "—"
 
 
 def history_value(field, value) -> str:
@@ -331,7 +331,7 @@ def history_value(field, value) -> str:
         if related is None:
             return f"#{value} (deleted)"
         if isinstance(related, get_user_model()):
-            return user_name(related)
+            return display_name(related)
         return str(related)
     if isinstance(value, Decimal):
         return money(value)
@@ -432,7 +432,7 @@ def decision_in_force(exception_request: ExceptionRequest) -> InForce:
         # The version a person reads is the ordinal of the history row, not its id.
         version = policy.history.filter(history_id__lte=recorded.history_id).count()
         changed_at = recorded.history_date
-        changed_by = user_name(recorded.history_user) if recorded.history_user else ""
+        changed_by = display_name(recorded.history_user) if recorded.history_user else ""
         moment = max(decided_at, recorded.history_date)
     problem_type_row = (
         ProblemType.history.filter(id=problem_type_id, history_date__lte=moment)
@@ -452,7 +452,7 @@ def decision_in_force(exception_request: ExceptionRequest) -> InForce:
         authority=authority_phrase(
             status=exception_request.status,
             authority=exception_request.approver_authority,
-            on_behalf_of_name=user_name(exception_request.decided_on_behalf_of)
+            on_behalf_of_name=display_name(exception_request.decided_on_behalf_of)
             if exception_request.decided_on_behalf_of_id
             else "",
         ),

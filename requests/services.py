@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from exceptions_portal.celery import enqueue_on_commit, task_named
+from exceptions_portal.people import display_name
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
 from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
@@ -74,19 +75,6 @@ class FilingFacts:
     alternative_offered: str
     corrective_action: str
     waived_controls: tuple[str, ...] = ()
-
-
-def _user_name(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
-
-
-def system_user() -> AbstractBaseUser:
-    """The user scheduled jobs act as in the audit trail."""
-    user, _ = get_user_model().objects.get_or_create(
-        username=settings.SYSTEM_USERNAME,
-        defaults={"first_name": "Scheduled", "last_name": "jobs", "is_active": False},
-    )
-    return user
 
 
 def customer_name_conflict(customer: Customer, name: str) -> str | None:
@@ -324,7 +312,7 @@ def draft_grant_message(request: ExceptionRequest, *, rep: AbstractBaseUser) -> 
         policy_name=request.policy.name,
         rationale=request.policy.rationale,
         resolution=request.resolution_requested,
-        rep_name=_user_name(rep),
+        rep_name=display_name(rep),
     ).text
 
 
@@ -336,7 +324,7 @@ def draft_denial_message(request: ExceptionRequest, *, rep: AbstractBaseUser, re
         rationale=request.policy.rationale,
         reason=reason,
         alternative=alternative,
-        rep_name=_user_name(rep),
+        rep_name=display_name(rep),
     ).text
 
 
@@ -384,7 +372,7 @@ def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
     if request.status in (Status.APPROVED, Status.DENIED) and request.decided_by_id is not None:
         raise ExceptionRequestError(
             f"{request.reference} was already {request.get_status_display().lower()} by "
-            f"{_user_name(request.decided_by)} on {_when(request.decided_at)}: nothing to {action}."
+            f"{display_name(request.decided_by)} on {_when(request.decided_at)}: nothing to {action}."
         )
     if request.status == Status.WAITING_FOR_REP:
         raise ExceptionRequestError(
@@ -468,7 +456,7 @@ def exception_request_decide(
             behalf += f" within an authority of {money(authority.amount)}"
         request._history_user = approver
         request._history_date = now
-        request._change_reason = f"{verb} by {_user_name(approver)}{behalf}: {note}"[:1000]
+        request._change_reason = f"{verb} by {display_name(approver)}{behalf}: {note}"[:1000]
         request.save()
         if approve:
             _check_review_on_commit(request.policy_id)
@@ -489,14 +477,14 @@ def exception_request_claim(*, request_id: int, approver: AbstractBaseUser, rele
             if request.claimed_by_id != approver.pk:
                 raise ExceptionRequestError("Only the approver who claimed a request releases it.")
             request.claimed_by = None
-            request._change_reason = f"Released by {_user_name(approver)}"
+            request._change_reason = f"Released by {display_name(approver)}"
         else:
             if request.claimed_by_id == approver.pk:
                 raise ExceptionRequestError("You already claimed this request.")
             if request.claimed_by_id is not None:
-                raise ExceptionRequestError(f"{_user_name(request.claimed_by)} is already on this request.")
+                raise ExceptionRequestError(f"{display_name(request.claimed_by)} is already on this request.")
             request.claimed_by = approver
-            request._change_reason = f"Claimed by {_user_name(approver)}"
+            request._change_reason = f"Claimed by {display_name(approver)}"
         request._history_user = approver
         request.save()
     return request
@@ -520,7 +508,7 @@ def exception_request_ask(
         request.info_answer = ""
         request._history_user = approver
         request._history_date = now
-        request._change_reason = f"More information asked by {_user_name(approver)}: SLA clock paused"
+        request._change_reason = f"More information asked by {display_name(approver)}: SLA clock paused"
         request.save()
         QuestionAnswer.objects.create(
             request=request, kind=QuestionAnswer.Kind.QUESTION, author=approver, text=question, created_at=now
@@ -695,7 +683,7 @@ def exception_request_withdraw(
         if request.status not in WITHDRAWABLE_STATUSES:
             decided = ""
             if request.decided_by_id is not None:
-                decided = f" by {_user_name(request.decided_by)} on {_when(request.decided_at)}"
+                decided = f" by {display_name(request.decided_by)} on {_when(request.decided_at)}"
             raise ExceptionRequestError(
                 f"{request.reference} is already {request.get_status_display().lower()}{decided}: "
                 "it cannot be withdrawn."
@@ -708,7 +696,7 @@ def exception_request_withdraw(
         request.paused_at = None
         request._history_user = rep
         request._history_date = now
-        request._change_reason = f"Withdrawn by {_user_name(rep)}: {reason}"[:1000]
+        request._change_reason = f"Withdrawn by {display_name(rep)}: {reason}"[:1000]
         request.save()
         notifications.request_withdrawn(request, rep=rep, reason=reason, also=asked_by)
         webhooks.emit("withdrawn", request)
@@ -722,7 +710,7 @@ def delegation_create(
     if delegate.pk == approver.pk:
         raise ExceptionRequestError("Choose someone else to stand in for you.")
     if not delegate.is_active or not delegate.has_perm("requests.decide_exceptionrequest"):
-        raise ExceptionRequestError(f"{_user_name(delegate)} is not an approver and cannot stand in for you.")
+        raise ExceptionRequestError(f"{display_name(delegate)} is not an approver and cannot stand in for you.")
     errors = delegation_period_errors(
         starts_on=starts_on, ends_on=ends_on, today=portal_today(), max_days=settings.DELEGATION_MAX_DAYS
     )

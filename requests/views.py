@@ -17,7 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from policies import analysis, roles
+from exceptions_portal import roles
+from exceptions_portal.people import display_name
+from policies import analysis
 from policies.routing import money
 from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
@@ -556,8 +558,8 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
     approver = check.approver
     if approver is not None and request.user.is_authenticated and request.user.pk != approver.pk:
         problem = (
-            f"This link was sent to {approver.get_full_name() or approver.get_username()}, and you are logged in "
-            f"as {request.user.get_full_name() or request.user.get_username()}: open the request in the portal."
+            f"This link was sent to {display_name(approver)}, and you are logged in "
+            f"as {display_name(request.user)}: open the request in the portal."
         )
     action = request.GET.get("action", "")
     initial = {"decision": action} if action in decision_links.ACTIONS else {}

@@ -35,9 +35,9 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from exceptions_portal import roles
 from exceptions_portal.celery import enqueue_on_commit as celery_enqueue_on_commit
 from exceptions_portal.celery import task_named
-from policies import roles
 from policies.models import Policy
 from requests.api_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookFormat
 from requests.models import ExceptionRequest, tier_label

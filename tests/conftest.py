@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import ApproverLevel, Control, ExceptionTier, Policy, ProblemType, RepRight
 from requests.services import FilingFacts
 

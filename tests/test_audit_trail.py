@@ -17,8 +17,8 @@ from django.forms.models import model_to_dict
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal import roles
 from exceptions_portal.audit_admin import AppendOnlyHistoryAdmin
-from policies import roles
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,

@@ -48,8 +48,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from exceptions_portal import roles
 from exceptions_portal.celery import app as celery_app
-from policies import roles
 from policies.management.commands.seed_demo import DEMO_PASSWORD
 from policies.models import ExceptionTier, Policy, ReviewFlag, Sentiment
 from requests.models import Cause, Customer, ExceptionRequest, Notification, Status

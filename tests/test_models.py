@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from policies import roles
+from exceptions_portal import roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_the_three_role_groups_exist():
     assert names == {"Reps", "Approvers", "Policy admins"}
 
 
-# Who may do what, written out: a change of roles changes this table, policies/roles.py and a new data migration.
+# Who may do what, written out: a change of roles changes this table, exceptions_portal/roles.py and a new data migration.
 _ADMINISTERED = ("problemtype", "policy", "control", "exceptiontier", "repright", "approverlevel", "businesscalendar")
 ROLE_TABLE = {
     "Reps": {"requests.add_exceptionrequest", "requests.view_exceptionrequest"},

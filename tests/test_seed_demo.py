@@ -9,7 +9,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import ApproverLevel, Control, ExceptionTier, Policy
 
 EXPECTED_GROUPS = {

@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import BusinessCalendar, Holiday, Policy, ReviewFlag
 from requests.models import Delegation, ExceptionRequest, Notification
 from requests.services import exception_request_file

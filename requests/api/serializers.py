@@ -12,6 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
+from exceptions_portal.people import display_name
 from policies.models import Sentiment
 from requests.forms import AnswerForm, AskForm, DecisionForm, ExceptionRequestForm, PreviewForm, WithdrawForm
 from requests.models import Cause, ExceptionRequest, Status, routing_reason_text
@@ -187,7 +188,7 @@ class PreviewResultSerializer(serializers.Serializer):
 def _person(user) -> str | None:
     if user is None:
         return None
-    return user.get_full_name() or user.get_username()
+    return display_name(user)
 
 
 class RequestSummarySerializer(serializers.ModelSerializer):

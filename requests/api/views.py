@@ -1,7 +1,7 @@
 """The REST API's views: thin, like the portal's. Input → the portal's form → the same service → JSON.
 
 Who may see a request is decided by ``selectors.get_request_for_user`` / ``visible_requests`` (404 otherwise),
-role permissions by ``policies.roles``, and every rule by the service the portal view calls.
+role permissions by ``exceptions_portal.roles``, and every rule by the service the portal view calls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import Policy
 from policies.routing import Outcome, RequestFacts, route
 from policies.selectors import policies_with_rules, policy_spec, rep_has_tier2_right

@@ -1,7 +1,7 @@
 """The portal's roles as Django groups with their permissions, as they were when this migration was written.
 
-Frozen data, not an import of ``policies/roles.py``: a migration must give a fresh database what it gave every
-existing one. A change of roles is a new data migration (and an edit of ``policies/roles.py`` and of the literal
+Frozen data, not an import of ``exceptions_portal/roles.py``: a migration must give a fresh database what it gave every
+existing one. A change of roles is a new data migration (and an edit of ``exceptions_portal/roles.py`` and of the literal
 table in ``tests/test_project.py``).
 """
 

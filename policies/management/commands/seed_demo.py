@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from policies import roles
+from exceptions_portal import roles
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,

@@ -77,10 +77,8 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 
 def ensure_groups(*, group_model, permission_model) -> None:
     """Create the role groups with their permissions; idempotent. Takes the models so that the
-    data migration (historical models) and the test suite (after a flush) share it.
-
-    A permission whose model a later migration creates is skipped here: that migration calls this again
-    (requests 0016_api for the webhook models)."""
+    test suite (after a flush) and ``seed_demo`` share it. Migrations keep their own frozen copy
+    (requests 0002_roles, 0016_api): a change of roles is a new data migration."""
     for group_name, perms in GROUP_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=group_name)
         found = []
