@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Expression, F, Model, QuerySet, Value
+from django.db.models import CharField, Expression, F, Model, QuerySet, Value
+from django.db.models.functions import Cast
 
 # The columns simple-history adds to a historical table; every other column copies the tracked row.
 HISTORY_COLUMNS = frozenset({"history_id", "history_date", "history_change_reason", "history_type", "history_user"})
@@ -61,3 +62,8 @@ def insert_history(
 
 def _expression(value: Any) -> Expression:
     return value if hasattr(value, "resolve_expression") else Value(value)
+
+
+def column_text(name: str) -> Cast:
+    """A number column as text, for a sentence written in SQL (``Concat``) such as a notification's."""
+    return Cast(name, CharField())

@@ -89,6 +89,9 @@ class Authority:
     on_behalf_of_name: str = ""
     approver_row_id: int | None = None
     refusal: str = ""
+    # The refusal is segregation of duties (their own filing, or that of someone they stand in for),
+    # not a matter of level: the services raise a different error for it.
+    self_dealing: bool = False
 
     @property
     def may_act(self) -> bool:
@@ -160,12 +163,13 @@ def authority_at(
     """The pure rule: the authority ``standing`` acts with on a request of ``policy_id`` waiting at
     ``level``, filed by ``rep_id``; or a refusal in words for people."""
     if rep_id == standing.user_id:
-        return Authority(refusal=f"You filed {reference}, so another approver must {action} it.")
+        return Authority(refusal=f"You filed {reference}, so another approver must {action} it.", self_dealing=True)
     for absent_id, absent_name in standing.stands_in_for:
         if absent_id == rep_id:
             return Authority(
                 refusal=f"{reference} was filed by {absent_name}, for whom you are standing in: "
-                f"another approver must {action} it."
+                f"another approver must {action} it.",
+                self_dealing=True,
             )
     if level is None:
         return Authority(refusal=f"{reference} is not waiting for an approver.")

@@ -30,12 +30,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from exceptions_portal import roles
-from exceptions_portal.bulk import insert_from_select, insert_history
+from exceptions_portal.bulk import column_text, insert_from_select, insert_history
 from exceptions_portal.people import system_user
 from policies.models import Policy
 from policies.routing import approval_level_for
@@ -94,14 +94,7 @@ class _Recipients:
                 get_user_model().objects.filter(is_active=True, groups__name=roles.POLICY_ADMINS).distinct()
             )
         owner = [policy.owner] if policy.owner_id and policy.owner.is_active else []
-        return _unique([*owner, *self._admins])
-
-
-def _unique(users: list[AbstractBaseUser]) -> list[AbstractBaseUser]:
-    seen: dict[int, AbstractBaseUser] = {}
-    for user in users:
-        seen.setdefault(user.pk, user)
-    return list(seen.values())
+        return notifications.each_once([*owner, *self._admins])
 
 
 def _queue_emails(*, request_ids: list[int], created_at: datetime) -> None:
@@ -121,65 +114,11 @@ def _policies(policy_ids: set[int]) -> dict[int, Policy]:
     return {p.pk: p for p in policies_with_rules().select_related("owner").filter(pk__in=policy_ids)}
 
 
-def _number(name: str) -> Cast:
-    return Cast(name, CharField())
-
-
 class _Notices:
     """The notifications of one batch, written set-based: one INSERT … SELECT per recipient and text.
 
-    Each text is an SQL expression on the request row as it stands after the batch's UPDATE, so a
-    notification costs no Python and the text can never disagree with what was stored.
+    Their words are ``notifications.SWEEP_NOTICES``.
     """
-
-    TEXTS = {
-        "reminder": (
-            Notification.Kind.REMINDER,
-            lambda: Concat(Value("Reminder: "), "reference", Value(" is due soon.")),
-        ),
-        "previous": (
-            Notification.Kind.ESCALATED,
-            lambda: Concat(
-                "reference",
-                Value(" breached its SLA at level "),
-                _number("breached_level"),
-                Value(" and went to level "),
-                _number("approval_level"),
-                Value("."),
-            ),
-        ),
-        # An arrival at the new level: its email carries the facts and the decision links.
-        "new": (
-            Notification.Kind.ARRIVED,
-            lambda: Concat(
-                "reference",
-                Value(" was escalated to you (level "),
-                _number("approval_level"),
-                Value(") after an SLA breach."),
-            ),
-        ),
-        "rep": (
-            Notification.Kind.ESCALATED,
-            lambda: Concat(
-                Value("Your request "),
-                "reference",
-                Value(" was escalated to level "),
-                _number("approval_level"),
-                Value(" after an SLA breach."),
-            ),
-        ),
-        "alert": (
-            Notification.Kind.ALERT,
-            lambda: Concat(
-                "reference",
-                Value(" ("),
-                "policy__name",
-                Value(") breached its SLA at level "),
-                _number("breached_level"),
-                Value(", the top level. It still needs a decision."),
-            ),
-        ),
-    }
 
     def __init__(self, created_at: datetime) -> None:
         self.created_at = created_at
@@ -199,7 +138,7 @@ class _Notices:
             self._insert("rep", F("rep_id"), list(rep_request_ids), in_digest=rep_held)
 
     def _insert(self, text: str, user, request_ids: list[int], *, in_digest, exclude_rep: int | None = None) -> None:
-        kind, expression = self.TEXTS[text]
+        kind, expression = notifications.SWEEP_NOTICES[text]
         rows = ExceptionRequest.objects.filter(pk__in=request_ids)
         columns = {
             "user": user,
@@ -248,7 +187,7 @@ def remind_batch(*, now: datetime, batch_size: int, report: SweepReport, recipie
             ExceptionRequest.objects.filter(pk__in=ids),
             user_id=system_user().pk,
             date=now,
-            reason=Concat(Value("SLA reminder sent to level "), _number("approval_level")),
+            reason=Concat(Value("SLA reminder sent to level "), column_text("approval_level")),
         )
         notices = _Notices(created_at)
         for (policy_id, level), rows in _by_level(due).items():
@@ -403,7 +342,7 @@ def escalate_batch(
             escalated,
             actor=actor,
             now=now,
-            reason=Concat(Value("SLA breach: escalated to level "), _number("approval_level")),
+            reason=Concat(Value("SLA breach: escalated to level "), column_text("approval_level")),
             # The unique (request, from_level) constraint is the last guard against a double escalation.
             escalation={
                 "to_level": F("approval_level"),
@@ -418,7 +357,7 @@ def escalate_batch(
             now=now,
             reason=Concat(
                 Value("SLA breach at level "),
-                _number("breached_level"),
+                column_text("breached_level"),
                 Value(", the top level: policy admins alerted"),
             ),
             escalation={"breached_at": F("due_at"), "created_at": created_at},

@@ -2,7 +2,7 @@
 
 Events: a request arrives at a level (filed pending, back from the rep's answer, a stand-in's period
 starting; the SLA sweep's escalations and reminders are written set-based in ``escalation.py`` with the
-same recipients, digest flags and levels), a decision, a question, an answer, a withdrawal by the rep, a
+same recipients, digest flags and levels, in the words of ``SWEEP_NOTICES``), a decision, a question, an answer, a withdrawal by the rep, a
 policy flagged for review, a webhook endpoint disabled. Who is told of an arrival follows the rule of
 authority (``authority.py``): never the rep, nor anyone standing in for the rep.
 Every row is emailed once the transaction commits, on its own, or held for the recipient's digest (their
@@ -15,7 +15,7 @@ is needed to decide without the portal, and Approve / Deny / Open links (``decis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal import roles
-from exceptions_portal.bulk import insert_from_select
+from exceptions_portal.bulk import column_text, insert_from_select
 from exceptions_portal.celery import enqueue_on_commit
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
@@ -97,8 +97,13 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
         delegations_in__starts_on__lte=today,
         delegations_in__ends_on__gte=today,
     ).distinct()
+    return each_once([*users, *delegates])
+
+
+def each_once(users: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
+    """The people in order, each once (by primary key): nobody is told twice of the same thing."""
     seen: dict[int, AbstractBaseUser] = {}
-    for user in [*users, *delegates]:
+    for user in users:
         seen.setdefault(user.pk, user)
     return list(seen.values())
 
@@ -162,10 +167,10 @@ def queue_emails(notification_ids: list[int]) -> None:
         enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
 
 
-def request_arrived(request: ExceptionRequest, *, why: str) -> list[Notification]:
-    """The request now waits at its level: everyone who may decide it there is told once (not its rep)."""
+def request_filed(request: ExceptionRequest) -> list[Notification]:
+    """A request filed pending waits at its level: everyone who may decide it there is told once (not its rep)."""
     recipients = deciders_of(request)
-    text = f"{request.reference} waits for your decision ({why}): {request.policy.name}, {money(request.amount)}."
+    text = f"{request.reference} waits for your decision (just filed): {request.policy.name}, {money(request.amount)}."
     return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
 
 
@@ -301,6 +306,62 @@ def policy_flagged(policy: Policy, *, reason: str) -> list[Notification]:
         return []
     text = f"“{policy.name}” was flagged for review: {reason}"
     return _write([policy.owner], request=None, kind=Notification.Kind.REVIEW_FLAG, text=text)
+
+
+# --------------------------------------------------------------------------- the SLA sweep's words
+
+
+# The sweep's notifications (escalation.py), written set-based, one INSERT … SELECT per recipient and text:
+# each text is an SQL expression on the request row as it stands after the batch's UPDATE, so a notification
+# costs no Python and the text can never disagree with what was stored.
+SWEEP_NOTICES: dict[str, tuple[Notification.Kind, Callable[[], Concat]]] = {
+    "reminder": (
+        Notification.Kind.REMINDER,
+        lambda: Concat(Value("Reminder: "), "reference", Value(" is due soon.")),
+    ),
+    "previous": (
+        Notification.Kind.ESCALATED,
+        lambda: Concat(
+            "reference",
+            Value(" breached its SLA at level "),
+            column_text("breached_level"),
+            Value(" and went to level "),
+            column_text("approval_level"),
+            Value("."),
+        ),
+    ),
+    # An arrival at the new level: its email carries the facts and the decision links.
+    "new": (
+        Notification.Kind.ARRIVED,
+        lambda: Concat(
+            "reference",
+            Value(" was escalated to you (level "),
+            column_text("approval_level"),
+            Value(") after an SLA breach."),
+        ),
+    ),
+    "rep": (
+        Notification.Kind.ESCALATED,
+        lambda: Concat(
+            Value("Your request "),
+            "reference",
+            Value(" was escalated to level "),
+            column_text("approval_level"),
+            Value(" after an SLA breach."),
+        ),
+    ),
+    "alert": (
+        Notification.Kind.ALERT,
+        lambda: Concat(
+            "reference",
+            Value(" ("),
+            "policy__name",
+            Value(") breached its SLA at level "),
+            column_text("breached_level"),
+            Value(", the top level. It still needs a decision."),
+        ),
+    ),
+}
 
 
 def notifications_mark_read(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from requests.api_models import ApiToken, token_hash
-from requests.services import ExceptionRequestError
+from requests.services import ExceptionRequestError, InvalidInput, NotYours, TokenRefused
 
 MAX_ACTIVE_TOKENS = 20
 
@@ -22,13 +22,13 @@ def api_token_create(*, user: AbstractBaseUser, name: str, expires_on: date | No
     """A new token for ``user``; returns it with the raw secret, which is never stored and never shown again."""
     name = name.strip()
     if not name:
-        raise ExceptionRequestError("Name the token after what will use it, e.g. “Zendesk app”.")
+        raise InvalidInput("Name the token after what will use it, e.g. “Zendesk app”.")
     now = timezone.now()
     if expires_on is not None and expires_on <= timezone.localdate(now):
-        raise ExceptionRequestError("The expiry date must be in the future.")
+        raise InvalidInput("The expiry date must be in the future.")
     active = ApiToken.objects.filter(user=user, revoked_at__isnull=True).exclude(expires_at__lte=now).count()
     if active >= MAX_ACTIVE_TOKENS:
-        raise ExceptionRequestError(f"You have {active} active tokens: revoke one you no longer use first.")
+        raise TokenRefused(f"You have {active} active tokens: revoke one you no longer use first.")
     raw = ApiToken.new_raw()
     expires_at = timezone.make_aware(datetime.combine(expires_on, time.min)) if expires_on is not None else None
     token = ApiToken.objects.create(
@@ -42,9 +42,9 @@ def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
     revoked = ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token = ApiToken.objects.filter(pk=token_id, user=user).first()
     if token is None:
-        raise ExceptionRequestError("That token is not yours.")
+        raise NotYours("That token is not yours.")
     if not revoked:
-        raise ExceptionRequestError(f"“{token.name}” was already revoked.")
+        raise TokenRefused(f"“{token.name}” was already revoked.")
     return token
 
 

@@ -361,7 +361,7 @@ def _replay(request: Request, key: str, body_hash: str) -> Response | None:
     if earlier is None:
         return None
     if earlier.body_hash != body_hash:
-        raise services.ExceptionRequestError(
+        raise services.IdempotencyKeyReused(
             "This Idempotency-Key was used for a different filing: use a new key for a new request."
         )
     return Response(

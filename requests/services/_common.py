@@ -1,0 +1,25 @@
+"""Small helpers several service modules share (not re-exported: callers use the services)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from exceptions_portal.celery import enqueue_on_commit
+from policies.models import Policy
+
+
+def check_review_on_commit(policy_id: int) -> None:
+    """A grant may make the policy's pattern repeat: check it once the grant is committed."""
+    enqueue_on_commit("policies.tasks.check_policy_review", policy_id)
+
+
+def policy_version(policy: Policy) -> int | None:
+    if hasattr(policy, "latest_history_id"):  # read with the policy's rules (policy_with_rules)
+        return policy.latest_history_id
+    return policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+
+
+def when(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"

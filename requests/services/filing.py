@@ -1,0 +1,227 @@
+"""Filing: the facts a rep gives, the customer they name, what filing would decide, and the filing itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from policies.routing import Outcome, RoutingDecision
+from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
+from requests import notifications, sla, webhooks
+from requests.models import Customer, ExceptionRequest, Status
+from requests.references import customer_ref_key, customer_ref_problem, names_differ
+from requests.selectors import customer_for_reference, routing_decision_for
+from requests.services._common import check_review_on_commit, policy_version
+from requests.services.customer_message import draft_grant_message
+from requests.services.errors import (
+    CustomerNameConflict,
+    CustomerRefused,
+    FilingRefused,
+    FormAlreadyUsed,
+    InvalidInput,
+)
+from requests.services.timers import check_sla_on_time
+
+
+@dataclass(frozen=True)
+class FilingFacts:
+    customer_ref: str
+    customer_name: str
+    policy_id: int
+    sentiment: str
+    cause: str
+    situation: str
+    resolution_requested: str
+    amount: Decimal
+    business_days: int
+    supplier_exception: bool
+    alternative_offered: str
+    corrective_action: str
+    waived_controls: tuple[str, ...] = ()
+
+
+def customer_name_conflict(customer: Customer, name: str) -> str | None:
+    """The refusal when a name typed for a known reference names someone else; None when it fits."""
+    if not names_differ(customer.name, name):
+        return None
+    return (
+        f"{customer.external_ref} is the reference of {customer.name}, not of {name.strip()}. "
+        f"Check the reference, or leave the name empty to file for {customer.name}."
+    )
+
+
+def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
+    """The customer of a reference, created when new. Race-free: of two filings that create the same new
+    customer at once (in any spelling with the same key), one inserts and the other finds that row.
+
+    Raises when the reference is empty, when a new customer has no name, or when the name given for a
+    known reference is someone else's (nothing is changed then)."""
+    external_ref = external_ref.strip()
+    problem = customer_ref_problem(external_ref, typed=False)
+    if problem:
+        raise CustomerRefused(problem)
+    key = customer_ref_key(external_ref)
+    customer = Customer.objects.filter(ref_key=key).first()
+    if customer is None:
+        if not name.strip():
+            raise CustomerRefused(f"Customer {external_ref} is new: give their name so that we can create them.")
+        try:
+            # A savepoint: the loser of a race (unique ref_key) rolls back only this insert, not the filing.
+            with transaction.atomic():
+                customer = Customer.objects.create(external_ref=external_ref, ref_key=key, name=name.strip())
+        except IntegrityError:
+            # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
+            # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
+            customer = (
+                Customer.objects.filter(ref_key=key).first()
+                or Customer.objects.filter(external_ref=external_ref).first()
+            )
+            if customer is None:
+                raise
+    conflict = customer_name_conflict(customer, name)
+    if conflict:
+        raise CustomerNameConflict(conflict)
+    return customer
+
+
+def exception_request_file_once(
+    *, rep: AbstractBaseUser, facts: FilingFacts, filing_token: uuid.UUID, now: datetime | None = None
+) -> tuple[ExceptionRequest, bool]:
+    """File the form that carries ``filing_token`` once: the request and True when this call filed it;
+    the request the token already filed and False when the same form comes again (Back and resubmit,
+    a double click, a retried POST), also when both posts arrive at the same moment."""
+    earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+    if earlier is not None:
+        return earlier, False
+    try:
+        return exception_request_file(rep=rep, facts=facts, now=now, filing_token=filing_token), True
+    except IntegrityError:
+        # The unique token: a concurrent post of the same form committed first (the filing rolled back).
+        earlier = _filed_with_token(rep=rep, filing_token=filing_token)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _filed_with_token(*, rep: AbstractBaseUser, filing_token: uuid.UUID) -> ExceptionRequest | None:
+    earlier = ExceptionRequest.objects.filter(filing_token=filing_token).first()
+    if earlier is not None and earlier.rep_id != rep.pk:
+        raise FormAlreadyUsed("This form was already used by someone else: open a new form.")
+    return earlier
+
+
+def exception_request_file(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None, filing_token: uuid.UUID | None = None
+) -> ExceptionRequest:
+    """File a request: validate, route and save in one transaction.
+
+    Preconditions: ``facts`` passed form validation (bounds, choices). Raises
+    ``FilingRefused`` with the routing's reasons when the policy is inactive, a
+    control would be waived, or nobody could decide it; nothing is saved then.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        policy = policy_with_rules(facts.policy_id)
+        if policy is None:
+            raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
+        customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name)
+        # Lock the customer: two requests for the same customer filed at once must
+        # see each other, or the one-time rule could be bypassed by a double click.
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
+        if decision.outcome is Outcome.REFUSED:
+            transaction.set_rollback(True)
+            raise FilingRefused(decision.reasons)
+
+        # The reference comes from the primary key, so it is unique under concurrent filing without a
+        # counter table; taking the key first puts it in the INSERT and its creation history row alike.
+        request_id = _next_request_id()
+        request = ExceptionRequest(
+            pk=request_id,
+            reference=f"EX-{now.year}-{request_id:06d}",
+            customer=customer,
+            policy=policy,
+            rep=rep,
+            sentiment=facts.sentiment,
+            cause=facts.cause,
+            situation=facts.situation,
+            resolution_requested=facts.resolution_requested,
+            amount=facts.amount,
+            business_days=facts.business_days,
+            supplier_exception=facts.supplier_exception,
+            alternative_offered=facts.alternative_offered,
+            corrective_action=facts.corrective_action,
+            tier_level=decision.tier.level if decision.tier else None,
+            tier_kind=decision.tier.kind if decision.tier else "",
+            beyond_all_tiers=decision.beyond_all_tiers,
+            is_repeat=decision.is_repeat,
+            filed_at=now,
+            filing_token=filing_token,
+        )
+        reasons = list(decision.reasons)
+        if decision.outcome is Outcome.GRANTED:
+            request.status = Status.GRANTED
+            request.decided_at = now
+            request.decided_by = rep
+            request.policy_version = policy_version(policy)
+            request.customer_message = draft_grant_message(request, rep=rep)
+            request._change_reason = "Filed and granted at once by the rep"
+        else:
+            clock = calendar_spec(policy)
+            request.status = Status.PENDING
+            request.approval_level = decision.approval_level
+            request.level_started_at = now
+            request.due_at = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=clock)
+            request.remind_at = sla.reminder_at(
+                start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
+            )
+            # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
+            reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
+            request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
+        request.routing_reasons = reasons
+        request._history_user = rep
+        request._history_date = now  # the trail shows when it happened, also for back-dated demo data
+        request.save(force_insert=True)
+        if request.status == Status.GRANTED:
+            check_review_on_commit(policy.pk)
+        else:
+            check_sla_on_time(request, now=now)
+            notifications.request_filed(request)
+        webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
+    return request
+
+
+def exception_request_preview(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None
+) -> tuple[RoutingDecision, datetime | None]:
+    """What filing would decide now, and the deadline if pending. Writes nothing."""
+    now = now or timezone.now()
+    policy = policies_with_rules().filter(pk=facts.policy_id).first()
+    if policy is None:
+        raise InvalidInput("Pick a policy.")
+    customer = customer_for_reference(facts.customer_ref)
+    decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
+    due = None
+    if decision.outcome is Outcome.PENDING:
+        due = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=calendar_spec(policy))
+    return decision, due
+
+
+def _next_request_id() -> int:
+    """The next request's primary key, taken before its INSERT."""
+    table = connection.ops.quote_name(ExceptionRequest._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [ExceptionRequest._meta.db_table])
+        else:
+            # SQLite: the filing transaction holds the database's write lock from its start (IMMEDIATE
+            # transactions), so no other writer can take this number before the INSERT.
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
+        return cursor.fetchone()[0]
