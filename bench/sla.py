@@ -343,7 +343,7 @@ def run_latency(args: argparse.Namespace, database: BenchDatabase) -> None:
             )
         )
         ExceptionRequest.objects.bulk_create(requests)
-        # What filing does for a deadline before the next sweep (services._check_sla_on_time); the others
+        # What filing does for a deadline before the next sweep (services._common.check_sla_on_time); the others
         # get their timer from the sweep before them.
         sla_checks_schedule(upcoming_moments(ExceptionRequest.objects.all(), now=now_utc()), now=now_utc())
         due = dict(ExceptionRequest.objects.values_list("pk", "due_at"))

@@ -224,7 +224,7 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 if DEBUG and not env.str("EMAIL_URL", default=""):
     # Development without EMAIL_URL: one line per email in the log, the full text in VAR_DIR/mail.log.
     EMAIL_BACKEND = "exceptions_portal.logs.SummaryEmailBackend"
-# An SMTP call that hangs fails well inside the sending tasks' time limit (requests/services.py).
+# An SMTP call that hangs fails well inside the sending tasks' time limit (requests/notifications.py).
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exceptions-portal@localhost")
 

@@ -23,6 +23,18 @@ class PolicyError(Exception):
     """A rule refused the change; nothing was written. The message is for people."""
 
 
+class InvalidReview(PolicyError):
+    """The review's resolution or note is missing or not one of the choices."""
+
+
+class FlagNotFound(PolicyError):
+    """The review flag does not exist."""
+
+
+class FlagAlreadyResolved(PolicyError):
+    """The flag was resolved before: its resolution is not changed afterwards."""
+
+
 @dataclass(frozen=True)
 class FlagOutcome:
     flag: ReviewFlag | None
@@ -95,15 +107,17 @@ def policy_review_resolve(*, flag_id: int, admin: AbstractBaseUser, resolution: 
     """A policy admin marks a flagged policy as reviewed; the flag and the resolution stay in history."""
     note = note.strip()
     if resolution not in ReviewFlag.Resolution.values:
-        raise PolicyError("Choose what the review changed: the policy, the tiers, or nothing.")
+        raise InvalidReview("Choose what the review changed: the policy, the tiers, or nothing.")
     if not note:
-        raise PolicyError("Write a short note on what was reviewed.")
+        raise InvalidReview("Write a short note on what was reviewed.")
     with transaction.atomic():
         flag = ReviewFlag.objects.select_for_update().select_related("policy").filter(pk=flag_id).first()
         if flag is None:
-            raise PolicyError("That review flag does not exist.")
+            raise FlagNotFound("That review flag does not exist.")
         if flag.resolved_at is not None:
-            raise PolicyError(f"This flag was already resolved on {timezone.localtime(flag.resolved_at):%d %b %Y}.")
+            raise FlagAlreadyResolved(
+                f"This flag was already resolved on {timezone.localtime(flag.resolved_at):%d %b %Y}."
+            )
         flag.resolved_at = timezone.now()
         flag.resolved_by = admin
         flag.resolution = resolution

@@ -97,7 +97,7 @@ def test_no_token_is_401_with_a_bearer_challenge(db):
 
 def test_a_user_cannot_revoke_someone_elses_token(rep, outsider):
     token, _ = api_token_create(user=rep, name="mine")
-    with pytest.raises(services.ExceptionRequestError):
+    with pytest.raises(services.NotYours):
         api_token_revoke(user=outsider, token_id=token.pk)
     token.refresh_from_db()
     assert token.revoked_at is None

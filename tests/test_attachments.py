@@ -14,7 +14,9 @@ from PIL import Image
 from requests import attachments
 from requests.models import Attachment
 from requests.services import (
-    ExceptionRequestError,
+    FileRefused,
+    NotYours,
+    WrongStatus,
     attachment_add,
     attachment_remove,
     exception_request_decide,
@@ -63,7 +65,7 @@ def test_accepted_types_are_read_from_the_content(pending, rep, name, content, c
 
 
 def test_a_pdf_name_holding_html_is_refused(pending, rep):
-    with pytest.raises(ExceptionRequestError, match="not a file the portal accepts"):
+    with pytest.raises(FileRefused, match="not a file the portal accepts"):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("refund.pdf", HTML_BYTES))
     assert not Attachment.objects.exists()
 
@@ -78,26 +80,26 @@ def test_a_pdf_name_holding_html_is_refused(pending, rep):
     ],
 )
 def test_html_svg_and_binary_are_refused_whatever_the_name(pending, rep, content):
-    with pytest.raises(ExceptionRequestError):
+    with pytest.raises(FileRefused):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("notes.txt", content))
     assert not Attachment.objects.exists()
 
 
 def test_a_name_contradicting_the_content_is_refused(pending, rep):
-    with pytest.raises(ExceptionRequestError, match=r"named \.pdf but holds plain text"):
+    with pytest.raises(FileRefused, match=r"named \.pdf but holds plain text"):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("bank.pdf", b"just some text"))
 
 
 def test_an_oversized_file_is_refused(pending, rep, settings):
     settings.ATTACHMENT_MAX_MB = 1
     big = PDF_BYTES + b"0" * (1024 * 1024)
-    with pytest.raises(ExceptionRequestError, match="at most 1 MB"):
+    with pytest.raises(FileRefused, match="at most 1 MB"):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("big.pdf", big))
     assert not Attachment.objects.exists()
 
 
 def test_a_broken_image_is_refused(pending, rep):
-    with pytest.raises(ExceptionRequestError, match="not a readable image"):
+    with pytest.raises(FileRefused, match="not a readable image"):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("x.png", b"\x89PNG\r\n\x1a\n" + b"junk" * 10))
 
 
@@ -105,7 +107,7 @@ def test_the_count_is_limited(pending, rep, settings):
     settings.ATTACHMENT_MAX_COUNT = 2
     for number in range(2):
         attachment_add(request_id=pending.pk, user=rep, upload=upload(f"{number}.pdf", PDF_BYTES))
-    with pytest.raises(ExceptionRequestError, match="already has 2 attachments"):
+    with pytest.raises(FileRefused):
         attachment_add(request_id=pending.pk, user=rep, upload=upload("third.pdf", PDF_BYTES))
     assert Attachment.objects.count() == 2
 
@@ -145,7 +147,7 @@ def test_images_get_a_re_encoded_thumbnail(pending, rep):
 
 def test_an_assigned_approver_attaches_an_unassigned_one_is_refused(pending, manager_low, director):
     attachment_add(request_id=pending.pk, user=manager_low, upload=upload("outage.txt", b"Outage notice"))
-    with pytest.raises(ExceptionRequestError, match="Only the rep who filed"):
+    with pytest.raises(NotYours):
         attachment_add(request_id=pending.pk, user=director, upload=upload("x.txt", b"text"))
     assert Attachment.objects.count() == 1
 
@@ -155,7 +157,7 @@ def test_attachments_are_in_the_history_and_stay_once_decided(client, pending, r
     removed = attachment_add(request_id=pending.pk, user=rep, upload=upload("wrong.pdf", PDF_BYTES))
     assert attachment_remove(attachment_id=removed.pk, user=rep) == "wrong.pdf"
     exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="ok", now=NOW)
-    with pytest.raises(ExceptionRequestError, match="stay as they were"):
+    with pytest.raises(WrongStatus):
         attachment_remove(attachment_id=kept.pk, user=rep)
     assert Attachment.objects.filter(pk=kept.pk).exists()
     client.force_login(rep)
@@ -166,7 +168,7 @@ def test_attachments_are_in_the_history_and_stay_once_decided(client, pending, r
 
 def test_only_the_uploader_removes(pending, rep, manager_low):
     attachment = attachment_add(request_id=pending.pk, user=manager_low, upload=upload("n.txt", b"note"))
-    with pytest.raises(ExceptionRequestError, match="Only whoever attached"):
+    with pytest.raises(NotYours):
         attachment_remove(attachment_id=attachment.pk, user=rep)
 
 

@@ -15,7 +15,14 @@ from django.utils import timezone
 from policies.models import ApproverLevel
 from requests.models import Delegation, ExceptionRequest, Notification, Status
 from requests.services import (
+    AboveAuthority,
+    AlreadyDecided,
     ExceptionRequestError,
+    InvalidInput,
+    NotAssigned,
+    NotYours,
+    SelfDealing,
+    WrongStatus,
     exception_request_answer,
     exception_request_ask,
     exception_request_claim,
@@ -56,7 +63,7 @@ def test_decision_notifies_the_filing_rep(pending, manager_high, rep, django_cap
 
 
 def test_approving_above_money_authority_is_refused(pending, manager_low):
-    with pytest.raises(ExceptionRequestError, match=r"above your money authority of 250\.00"):
+    with pytest.raises(AboveAuthority):
         exception_request_decide(request_id=pending.pk, approver=manager_low, approve=True, note="ok")
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
@@ -71,31 +78,31 @@ def test_denying_above_money_authority_is_allowed(pending, manager_low):
 
 
 def test_denial_needs_the_alternative(pending, manager_high):
-    with pytest.raises(ExceptionRequestError, match="alternative"):
+    with pytest.raises(InvalidInput):
         exception_request_decide(request_id=pending.pk, approver=manager_high, approve=False, note="no")
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
 
 def test_decision_needs_a_justification(pending, manager_high):
-    with pytest.raises(ExceptionRequestError, match="justification"):
+    with pytest.raises(InvalidInput):
         exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="  ")
 
 
 def test_approver_cannot_decide_what_they_filed(policy, manager_high):
     own = exception_request_file(rep=manager_high, facts=facts(policy, amount=Decimal("300")), now=NOW)
-    with pytest.raises(ExceptionRequestError, match="another approver must decide"):
+    with pytest.raises(SelfDealing):
         exception_request_decide(request_id=own.pk, approver=manager_high, approve=True, note="ok")
 
 
 def test_unassigned_approver_is_refused(pending, director):
-    with pytest.raises(ExceptionRequestError, match="not assigned to you"):
+    with pytest.raises(NotAssigned):
         exception_request_decide(request_id=pending.pk, approver=director, approve=True, note="ok")
 
 
 def test_second_decision_says_who_decided_first(pending, manager_high, manager_low):
     exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="ok")
-    with pytest.raises(ExceptionRequestError, match="already approved by Manager_High"):
+    with pytest.raises(AlreadyDecided, match="already approved by Manager_High"):
         exception_request_decide(request_id=pending.pk, approver=manager_low, approve=False, note="no", alternative="x")
 
 
@@ -121,7 +128,7 @@ def test_delegate_decides_and_both_names_are_recorded(pending, manager_high, dir
 def test_expired_delegation_gives_no_rights(pending, manager_high, director):
     past = timezone.localdate() - timedelta(days=3)
     Delegation.objects.create(approver=manager_high, delegate=director, starts_on=past, ends_on=past)
-    with pytest.raises(ExceptionRequestError, match="not assigned"):
+    with pytest.raises(NotAssigned):
         exception_request_decide(request_id=pending.pk, approver=director, approve=True, note="ok")
 
 
@@ -129,7 +136,7 @@ def test_expired_delegation_gives_no_rights(pending, manager_high, director):
 def test_two_approvers_at_once_store_exactly_one_decision(rep, policy, manager_low, manager_high):
     filed = exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("100")))
     barrier = threading.Barrier(2)
-    outcomes: dict[str, str] = {}
+    outcomes: dict[str, str | ExceptionRequestError] = {}
 
     def decide(approver, approve: bool) -> None:
         barrier.wait()
@@ -137,7 +144,7 @@ def test_two_approvers_at_once_store_exactly_one_decision(rep, policy, manager_l
             exception_request_decide(request_id=filed.pk, approver=approver, approve=approve, note="n", alternative="a")
             outcomes[approver.username] = "decided"
         except ExceptionRequestError as error:
-            outcomes[approver.username] = str(error)
+            outcomes[approver.username] = error
         finally:
             connection.close()
 
@@ -150,8 +157,8 @@ def test_two_approvers_at_once_store_exactly_one_decision(rep, policy, manager_l
     for thread in threads:
         thread.join()
     assert sorted(outcomes.values()).count("decided") == 1
-    loser = next(message for message in outcomes.values() if message != "decided")
-    assert "already" in loser
+    loser = next(outcome for outcome in outcomes.values() if outcome != "decided")
+    assert isinstance(loser, AlreadyDecided)
     filed.refresh_from_db()
     decisions = [
         h
@@ -163,9 +170,9 @@ def test_two_approvers_at_once_store_exactly_one_decision(rep, policy, manager_l
 
 def test_claim_shows_colleagues_and_blocks_a_second_claim(pending, manager_low, manager_high):
     exception_request_claim(request_id=pending.pk, approver=manager_low)
-    with pytest.raises(ExceptionRequestError, match="Manager_Low is already on this request"):
+    with pytest.raises(NotAssigned, match="Manager_Low is already on this request"):
         exception_request_claim(request_id=pending.pk, approver=manager_high)
-    with pytest.raises(ExceptionRequestError, match="Only the approver who claimed"):
+    with pytest.raises(NotAssigned):
         exception_request_claim(request_id=pending.pk, approver=manager_high, release=True)
     released = exception_request_claim(request_id=pending.pk, approver=manager_low, release=True)
     assert released.claimed_by is None
@@ -177,7 +184,7 @@ def test_asking_the_rep_pauses_the_clock_and_the_answer_moves_the_deadline(pendi
     )
     pending.refresh_from_db()
     assert pending.status == Status.WAITING_FOR_REP
-    with pytest.raises(ExceptionRequestError, match="waiting for the rep"):
+    with pytest.raises(WrongStatus):
         exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="ok")
     answered = exception_request_answer(
         request_id=pending.pk, rep=rep, answer="Attached", now=NOW + timedelta(minutes=90)
@@ -190,7 +197,7 @@ def test_asking_the_rep_pauses_the_clock_and_the_answer_moves_the_deadline(pendi
 
 def test_only_the_filing_rep_answers(pending, manager_high, rep_with_right):
     exception_request_ask(request_id=pending.pk, approver=manager_high, question="Photo?")
-    with pytest.raises(ExceptionRequestError, match="Only the rep who filed"):
+    with pytest.raises(NotYours):
         exception_request_answer(request_id=pending.pk, rep=rep_with_right, answer="x")
 
 

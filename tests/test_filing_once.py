@@ -13,7 +13,10 @@ from django.test import Client
 from django.urls import reverse
 
 from requests.models import Customer, ExceptionRequest
-from requests.services import ExceptionRequestError, exception_request_file_once
+from requests.services import (
+    FormAlreadyUsed,
+    exception_request_file_once,
+)
 from tests.conftest import facts, form_data
 
 
@@ -56,7 +59,7 @@ def test_a_form_shown_again_with_errors_keeps_its_token_and_files_once(client, r
 def test_a_token_filed_by_another_rep_is_refused(rep, rep_with_right, policy):
     token = uuid.uuid4()
     exception_request_file_once(rep=rep, facts=facts(policy), filing_token=token)
-    with pytest.raises(ExceptionRequestError, match="someone else"):
+    with pytest.raises(FormAlreadyUsed):
         exception_request_file_once(rep=rep_with_right, facts=facts(policy, customer_ref="C-2"), filing_token=token)
     assert ExceptionRequest.objects.count() == 1
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from requests.authority import portal_today
 from requests.models import Delegation, ExceptionRequest, Status
 from requests.services import (
-    ExceptionRequestError,
+    AboveAuthority,
     exception_request_decide,
     exception_request_file,
     exception_request_withdraw,
@@ -159,5 +159,5 @@ def test_the_queue_flag_agrees_with_the_decision_for_a_stand_in(client, rep, pol
     manager_high.save()
     page = client.get(reverse("requests:queue")).text
     assert page.count("data-above-authority") == 1 and "needs 1,000.00: you hold 250.00" in page
-    with pytest.raises(ExceptionRequestError, match=r"above your money authority of 250\.00"):
+    with pytest.raises(AboveAuthority, match=r"above your money authority of 250\.00"):
         exception_request_decide(request_id=second.pk, approver=manager_low, approve=True, note="Too much")

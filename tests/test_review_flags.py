@@ -12,7 +12,16 @@ from django.conf import settings
 from django.urls import reverse
 
 from policies.models import Policy, ReviewFlag
-from policies.services import PolicyError, policy_review_check, policy_review_resolve, review_sweep, weekly_digest_send
+from policies.services import (
+    FlagAlreadyResolved,
+    FlagNotFound,
+    InvalidReview,
+    PolicyError,
+    policy_review_check,
+    policy_review_resolve,
+    review_sweep,
+    weekly_digest_send,
+)
 from policies.tasks import check_policy_review, nightly_review_sweep, weekly_digest
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Notification, Status
@@ -319,7 +328,7 @@ def test_each_resolution_is_recorded(flagged, policy, admin_user, resolution, la
 def test_resolve_refuses_an_already_resolved_flag(flagged, policy, admin_user):
     with time_machine.travel(day(5), tick=False):
         policy_review_resolve(flag_id=flagged.pk, admin=admin_user, resolution="kept", note="First")
-    with pytest.raises(PolicyError, match=r"^This flag was already resolved on 06 Sep 2026\.$"):
+    with pytest.raises(FlagAlreadyResolved, match=r"^This flag was already resolved on 06 Sep 2026\.$"):
         policy_review_resolve(flag_id=flagged.pk, admin=admin_user, resolution="changed_policy", note="Second")
     flagged.refresh_from_db()
     assert (flagged.resolved_at, flagged.resolution, flagged.resolution_note) == (day(5), "kept", "First")
@@ -336,7 +345,7 @@ def test_resolve_refuses_an_already_resolved_flag(flagged, policy, admin_user):
     ],
 )
 def test_resolve_refuses_bad_input_and_changes_nothing(flagged, policy, admin_user, resolution, note, message):
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(InvalidReview) as error:
         policy_review_resolve(flag_id=flagged.pk, admin=admin_user, resolution=resolution, note=note)
     assert str(error.value) == message
     flagged.refresh_from_db()
@@ -351,8 +360,13 @@ def test_resolve_refuses_bad_input_and_changes_nothing(flagged, policy, admin_us
     assert change_reasons(policy) == [None]
 
 
+def test_every_review_refusal_is_a_policy_error():
+    # The admin page catches PolicyError and shows the message (policies/views.py).
+    assert all(issubclass(kind, PolicyError) for kind in (InvalidReview, FlagNotFound, FlagAlreadyResolved))
+
+
 def test_resolve_refuses_an_unknown_flag(db, admin_user):
-    with pytest.raises(PolicyError, match=r"^That review flag does not exist\.$"):
+    with pytest.raises(FlagNotFound):
         policy_review_resolve(flag_id=999999, admin=admin_user, resolution="kept", note="Note")
 
 

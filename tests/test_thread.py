@@ -12,7 +12,7 @@ from django.urls import reverse
 from policies.models import Policy
 from requests.models import Notification, QuestionAnswer, Status
 from requests.services import (
-    ExceptionRequestError,
+    FilingRefused,
     exception_request_answer,
     exception_request_ask,
     exception_request_file,
@@ -87,7 +87,7 @@ def test_a_correction_routing_refuses_changes_nothing(pending, rep, manager_high
     exception_request_ask(request_id=pending.pk, approver=manager_high, question="Amount?", now=at(5))
     Policy.objects.filter(pk=policy.pk).update(active=False)
     before = pending.history.count()
-    with pytest.raises(ExceptionRequestError, match="The correction cannot be accepted"):
+    with pytest.raises(FilingRefused):
         exception_request_answer(request_id=pending.pk, rep=rep, answer="200", amount=Decimal("200"), now=at(10))
     pending.refresh_from_db()
     assert (pending.status, pending.amount, pending.history.count()) == (Status.WAITING_FOR_REP, Decimal("300"), before)

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from exceptions_portal.celery import enqueue_on_commit
 from policies.models import Policy
+from requests.models import ExceptionRequest
+from requests.services.timers import sla_checks_schedule
 
 
 def check_review_on_commit(policy_id: int) -> None:
@@ -23,3 +25,9 @@ def policy_version(policy: Policy) -> int | None:
 
 def when(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
+
+
+def check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:
+    """A deadline or reminder set or moved to before the next sweep gets a precise check at that moment."""
+    remind_at = request.remind_at if request.reminder_sent_at is None else None
+    sla_checks_schedule([request.due_at, remind_at], now=now)

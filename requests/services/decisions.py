@@ -23,7 +23,7 @@ from requests import notifications, sla, webhooks
 from requests.authority import Authority, decision_authority
 from requests.models import OPEN_STATUSES, WITHDRAWABLE_STATUSES, ExceptionRequest, QuestionAnswer, Status
 from requests.selectors import routing_decision_for
-from requests.services._common import check_review_on_commit, policy_version, when
+from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version, when
 from requests.services.customer_message import draft_denial_message, draft_grant_message
 from requests.services.errors import (
     AboveAuthority,
@@ -40,7 +40,6 @@ from requests.services.errors import (
     WrongStatus,
 )
 from requests.services.filing import FilingFacts
-from requests.services.timers import check_sla_on_time
 
 
 def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:

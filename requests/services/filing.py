@@ -18,7 +18,7 @@ from requests import notifications, sla, webhooks
 from requests.models import Customer, ExceptionRequest, Status
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import customer_for_reference, routing_decision_for
-from requests.services._common import check_review_on_commit, policy_version
+from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version
 from requests.services.customer_message import draft_grant_message
 from requests.services.errors import (
     CustomerNameConflict,
@@ -27,7 +27,6 @@ from requests.services.errors import (
     FormAlreadyUsed,
     InvalidInput,
 )
-from requests.services.timers import check_sla_on_time
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from exceptions_portal.celery import task_named
 from requests import sla
-from requests.models import ExceptionRequest
 
 # Timers closer together than this are merged into one check (rounded up, never early).
 TIMER_RESOLUTION = timedelta(milliseconds=100)
@@ -40,9 +39,3 @@ def sla_checks_schedule(moments: list[datetime | None], *, now: datetime) -> lis
 
         transaction.on_commit(publish)
     return countdowns
-
-
-def check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:
-    """A deadline or reminder set or moved to before the next sweep gets a precise check at that moment."""
-    remind_at = request.remind_at if request.reminder_sent_at is None else None
-    sla_checks_schedule([request.due_at, remind_at], now=now)
