@@ -23,7 +23,7 @@ from exceptions_portal.celery import enqueue_on_commit, task_named
 from exceptions_portal.people import display_name
 from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision, money
-from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
+from policies.selectors import policies_with_rules, policy_with_rules
 from requests import attachments, notifications, sla, webhooks
 from requests import messages as customer_messages
 from requests.authority import Authority, decision_authority, delegation_period_errors, portal_today
@@ -39,6 +39,7 @@ from requests.models import (
 )
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import (
+    calendar_spec,
     customer_for_reference,
     may_attach,
     may_remove_attachment,

@@ -11,9 +11,10 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
+from policies.insights.digest import weekly_digest_send
+from policies.insights.review import PolicyError, policy_review_check, policy_review_resolve, review_sweep
+from policies.insights.tasks import check_policy_review, nightly_review_sweep, weekly_digest
 from policies.models import Policy, ReviewFlag
-from policies.services import PolicyError, policy_review_check, policy_review_resolve, review_sweep, weekly_digest_send
-from policies.tasks import check_policy_review, nightly_review_sweep, weekly_digest
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file
