@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal.formatting import format_duration
-from policies.insights import exports, figures, percentiles
+from policies.insights import charts, exports, figures, percentiles
 from policies.insights.exports import csv_chunks
 from policies.insights.periods import Period, requests_in
 from policies.models import ApproverLevel, Policy, ProblemType
@@ -640,6 +641,37 @@ def test_page_for_a_policy_admin(client, dataset, admin_user):
     assert "85.7 %" in page
     assert "30 min / 2 h 30 min" in page
     assert "3,110.00" in page
+
+
+def test_the_figure_cards_and_the_charts(client, dataset, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse(ANALYSIS_URL), CUSTOM).text
+    cards = re.findall(
+        r'<div class="fs-(\d) fw-semibold">([^<]*)</div><div class="small text-body-secondary">([^<]*)<', page
+    )
+    assert [(label, value, size) for size, value, label in cards] == [
+        ("filed", "11", "4"),
+        ("granted by reps", "4", "4"),
+        ("approved", "4", "4"),
+        ("denied", "2", "4"),
+        ("pending", "1", "4"),
+        ("money granted", "3,110.00", "5"),
+        ("median / 90% to decision", "30 min / 2 h 30 min", "6"),
+        ("SLA kept", "85.7 %", "4"),
+    ]
+    # Every colour drawn comes from the chart module: the series and bars from its palette, the frame its greys.
+    drawn = set(re.findall(r'(?:stroke|fill)="(#[0-9a-f]{6})"', page))
+    assert drawn <= {*charts.PALETTE, charts.AXIS, charts.GRID, charts.AXIS_LABEL, charts.TEXT}
+    assert {charts.PALETTE[0], charts.PALETTE[1], charts.AXIS, charts.TEXT} <= drawn  # two problem types, the bars
+    bars = re.findall(r'<rect x="190" y="\d+" width="([\d.]+)" height="22" fill="([^"]+)"', page)
+    assert bars == [("240.0", charts.PALETTE[0]), ("90.0", charts.PALETTE[0])]  # 8 and 3 exceptions
+
+
+def test_no_sla_to_keep_shows_a_dash_in_its_card(client, admin_user, db):
+    client.force_login(admin_user)
+    page = client.get(reverse(ANALYSIS_URL), CUSTOM).text
+    assert '<div class="fs-4 fw-semibold">—</div><div class="small text-body-secondary">SLA kept<' in page
+    assert '<div class="fs-6 fw-semibold">— / —</div>' in page
 
 
 def test_page_for_an_approver(client, dataset, manager_low):
