@@ -571,8 +571,8 @@ def run(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from policies.analysis import requests_in
-    from policies.forms import AnalysisFilterForm
+    from policies.insights.forms import AnalysisFilterForm
+    from policies.insights.periods import requests_in
     from requests.models import Escalation, ExceptionRequest
 
     # The test client's host; not through setup_test_environment(), which would instrument every

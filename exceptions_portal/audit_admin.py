@@ -7,7 +7,7 @@ hides the button. Every model admin with history in this project uses
 refused with 405, and an id that is not a number is a 404 rather than a 500.
 
 The history list and a version read like the portal's request history: the same
-``history_value`` and ``history_user_name`` (requests.selectors) show every value, so a user
+``history_value`` and ``history_user_name`` (exceptions_portal.history) show every value, so a user
 field shows a name (never "Deleted user (pk=None)"), a choice its label, a time the portal's
 format in the active zone (TIME_ZONE unless the reader's browser set one), without microseconds.
 """
@@ -24,7 +24,7 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from requests.selectors import history_user_name, history_value
+from exceptions_portal.history import history_user_name, history_value
 
 APPEND_ONLY_MESSAGE = (
     "The audit trail is append-only: an earlier version can be read here, never saved. "

@@ -1,4 +1,5 @@
-"""The Celery app. Tasks live in ``<app>/tasks.py``; the schedule is in settings.
+"""The Celery app. Tasks live in ``<app>/tasks.py`` (found by autodiscovery) and ``policies/insights/tasks.py``
+(settings ``CELERY_IMPORTS``); the schedule is in settings.
 
 One rule keeps services and tasks free of import cycles: a task module imports the services it calls, and a
 service never imports a task module; it enqueues a task by its pinned name (``name=`` on every task, also what

@@ -113,7 +113,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "policies.context_processors.navigation",
+                "exceptions_portal.context_processors.navigation",
+                "requests.context_processors.notifications",
             ],
         },
     },
@@ -297,6 +298,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
 CELERY_TIMEZONE = TIME_ZONE
+# Autodiscovery finds each app's own tasks module; the insights' tasks live in a sub-package (their names,
+# "policies.tasks.*", are pinned).
+CELERY_IMPORTS = ("policies.insights.tasks",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)

@@ -11,7 +11,7 @@ urlpatterns = [
     path("logout/", request_views.PortalLogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("requests/", include("requests.urls")),
-    path("policies/", include("policies.urls")),
+    path("policies/", include("policies.insights.urls")),
     path("api/", include("requests.api.urls")),
     path("account/api-tokens/", api_tokens.api_tokens, name="api_tokens"),
 ]

@@ -1,4 +1,5 @@
-"""Reads about policies: the plain data the pure rules (routing, SLA clock) work on."""
+"""Reads about policies: the plain data the routing rule works on (the SLA clock's calendar is read in
+requests.selectors, beside the clock)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from exceptions_portal import roles
 from policies.models import ApproverLevel, Policy, RepRight, RulesVersion
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
-from requests.sla import Calendar
 
 
 def policies_with_rules() -> QuerySet[Policy]:
@@ -98,20 +98,6 @@ def policy_spec(policy: Policy) -> PolicySpec:
             for a in policy.approver_levels.all()
         ),
         controls=tuple(ControlSpec(name=c.name, why=c.why) for c in policy.controls.all()),
-    )
-
-
-def calendar_spec(policy: Policy) -> Calendar | None:
-    """The policy's business calendar as the SLA clock's plain data; None counts wall-clock minutes."""
-    calendar = policy.calendar
-    if calendar is None:
-        return None
-    return Calendar(
-        time_zone=calendar.time_zone,
-        working_days=frozenset(calendar.working_days),
-        opens_at=calendar.opens_at,
-        closes_at=calendar.closes_at,
-        holidays=frozenset(h.date for h in calendar.holidays.all()),
     )
 
 

@@ -39,7 +39,7 @@ from exceptions_portal.bulk import column_text, insert_from_select, insert_histo
 from exceptions_portal.people import system_user
 from policies.models import Policy
 from policies.routing import approval_level_for
-from policies.selectors import calendar_spec, policies_with_rules, policy_spec
+from policies.selectors import policies_with_rules, policy_spec
 from requests import notifications, sla, webhooks
 from requests.authority import portal_today
 from requests.models import (
@@ -51,6 +51,7 @@ from requests.models import (
     NotificationPreference,
     Status,
 )
+from requests.selectors import calendar_spec
 from requests.services import (  # noqa: F401  (TIMER_RESOLUTION: the timers' grid, for tests)
     TIMER_RESOLUTION,
     sla_checks_schedule,

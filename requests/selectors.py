@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
@@ -15,9 +14,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from exceptions_portal.days import day_start
+from exceptions_portal.history import history_user_name, history_value
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
-from policies.routing import RequestFacts, RoutingDecision, money, route
+from policies.routing import RequestFacts, RoutingDecision, route
 from policies.selectors import policy_spec, rep_has_tier2_right
 from requests.authority import (
     Standing,
@@ -37,6 +38,7 @@ from requests.models import (
     tier_label,
 )
 from requests.references import customer_ref_key
+from requests.sla import Calendar
 
 
 def unread_notification_count(*, user: AbstractBaseUser) -> int:
@@ -246,9 +248,9 @@ def my_requests(
     if policy is not None:
         rows = rows.filter(policy=policy)
     if filed_from is not None:
-        rows = rows.filter(filed_at__gte=_day_start(filed_from))
+        rows = rows.filter(filed_at__gte=day_start(filed_from))
     if filed_to is not None:
-        rows = rows.filter(filed_at__lt=_day_start(filed_to + timedelta(days=1)))
+        rows = rows.filter(filed_at__lt=day_start(filed_to + timedelta(days=1)))
     q = q.strip()
     if q:
         rows = rows.filter(
@@ -258,8 +260,31 @@ def my_requests(
     return rows.select_related("customer", "policy").order_by(waiting_first, "-filed_at", "-pk")
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+# A customer who filed at least this many requests in a period asks often: the analysis lists them, and the
+# customer page marks them "frequent asker".
+FREQUENT_ASKER_MIN_REQUESTS = 2
+
+
+def is_frequent_asker(filed_in_period: int) -> bool:
+    return filed_in_period >= FREQUENT_ASKER_MIN_REQUESTS
+
+
+def requests_filed_between(start_at: datetime, end_at: datetime) -> QuerySet[ExceptionRequest]:
+    """The requests filed from ``start_at`` (included) to ``end_at`` (excluded) that count as exceptions asked
+    for: what the analysis counts and the customer page's "filed in the last 90 days" counts alike."""
+    # A withdrawn request was taken back before anyone decided it: it is not an exception to learn from.
+    rows = ExceptionRequest.objects.filter(filed_at__gte=start_at, filed_at__lt=end_at).exclude(status=Status.WITHDRAWN)
+    # No default ordering: it would add a sort of every row to each aggregate.
+    return rows.order_by()
+
+
+def customer_requests_filed(*, customer_id: int, first_day: date, last_day: date) -> int:
+    """How many requests a customer filed from ``first_day`` to ``last_day`` (local days, both included)."""
+    return (
+        requests_filed_between(day_start(first_day), day_start(last_day + timedelta(days=1)))
+        .filter(customer_id=customer_id)
+        .count()
+    )
 
 
 def customer_exceptions(*, customer_id: int, exclude_pk: int | None = None) -> QuerySet[ExceptionRequest]:
@@ -306,38 +331,6 @@ def history_entries(
         entries.append(HistoryEntry(record.history_date, who, record.history_change_reason or "", kind, changes))
         previous = record
     return list(reversed(entries))
-
-
-def history_user_name(user: AbstractBaseUser | None) -> str:
-    """Who made a history entry, as the portal and the admin history show it."""
-    return display_name(user) if user is not None else "—"
-
-
-def history_value(field, value) -> str:
-    """One value of a history row as people read it: the one place for the portal's request history
-    and the admin's history pages (exceptions_portal.audit_admin)."""
-    if value in (None, "", [], {}):
-        return "—"
-    if field.choices:
-        return str(dict(field.flatchoices).get(value, value))
-    if isinstance(value, datetime):
-        return (
-            timezone.localtime(value).strftime("%d %b %Y, %H:%M")
-            if timezone.is_aware(value)
-            else f"{value:%d %b %Y, %H:%M}"
-        )
-    if field.is_relation:
-        related = field.related_model._base_manager.filter(pk=value).first()
-        if related is None:
-            return f"#{value} (deleted)"
-        if isinstance(related, get_user_model()):
-            return display_name(related)
-        return str(related)
-    if isinstance(value, Decimal):
-        return money(value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
 
 
 def decision_context(*, user: AbstractBaseUser, exception_request: ExceptionRequest) -> dict:
@@ -658,3 +651,17 @@ def get_customer_for_user(*, user: AbstractBaseUser, pk: int) -> Customer:
 def openable_request_ids(*, user: AbstractBaseUser, rows: QuerySet[ExceptionRequest]) -> set[int]:
     """Which of ``rows`` the user may open: those get a link, the others are listed without one."""
     return set(visible_requests(user=user).filter(pk__in=rows.values("pk")).values_list("pk", flat=True))
+
+
+def calendar_spec(policy: Policy) -> Calendar | None:
+    """The policy's business calendar as the SLA clock's plain data; None counts wall-clock minutes."""
+    calendar = policy.calendar
+    if calendar is None:
+        return None
+    return Calendar(
+        time_zone=calendar.time_zone,
+        working_days=frozenset(calendar.working_days),
+        opens_at=calendar.opens_at,
+        closes_at=calendar.closes_at,
+        holidays=frozenset(h.date for h in calendar.holidays.all()),
+    )

@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from exceptions_portal import roles
 from exceptions_portal.people import display_name
-from policies import analysis
 from policies.routing import money
 from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
@@ -668,7 +667,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     counts = {
-        days: analysis.customer_requests_filed(customer.pk, analysis.Period(today - timedelta(days=days - 1), today))
+        days: selectors.customer_requests_filed(
+            customer_id=customer.pk, first_day=today - timedelta(days=days - 1), last_day=today
+        )
         for days in (90, 365)
     }
     context = {
@@ -676,8 +677,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "page": page,
         "openable": selectors.openable_request_ids(user=request.user, rows=rows),
         "counts": counts,
-        "frequent": analysis.is_frequent_asker(counts[90]),
-        "frequent_min": analysis.FREQUENT_ASKER_MIN_REQUESTS,
+        "frequent": selectors.is_frequent_asker(counts[90]),
+        "frequent_min": selectors.FREQUENT_ASKER_MIN_REQUESTS,
         "now": timezone.now(),
     }
     return render(request, "requests/customer.html", context)

@@ -3,7 +3,7 @@
 django-simple-history's own list showed an empty user field as "Deleted user (pk=None)", a
 choice as its code, a time as ``str(datetime)`` (UTC, microseconds) and the history user by
 username or "None". Every history admin now shows values through the portal's
-``history_value`` / ``history_user_name`` (requests.selectors).
+``history_value`` / ``history_user_name`` (exceptions_portal.history).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +20,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from policies import analysis
-from policies.analysis import Period
+from exceptions_portal.formatting import format_duration
+from policies.insights import charts, exports, figures, percentiles
+from policies.insights.exports import csv_chunks
+from policies.insights.periods import Period, requests_in
 from policies.models import ApproverLevel, Policy, ProblemType
-from policies.views import _csv_chunks
 from requests.escalation import sla_sweep
 from requests.models import Customer, ExceptionRequest, Status
+from requests.selectors import is_frequent_asker
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts, make_policy
 
@@ -208,8 +211,10 @@ def test_the_data_set_is_routed_as_the_table_says(dataset):
 
 
 def test_totals(dataset):
-    totals = analysis.totals(PERIOD)
+    totals = figures.overview(PERIOD)["totals"]
     assert totals == {
+        "key": None,
+        "name": "",
         "filed": 11,
         "granted_by_rep": 4,  # R1, R8, L1, L3
         "approved": 4,  # R2, R4, R5, L2
@@ -236,7 +241,7 @@ def test_totals(dataset):
 
 
 def test_summary_per_problem_type(dataset):
-    rows = analysis.summary(PERIOD, by="problem_type")
+    rows = figures.summary(PERIOD, by="problem_type")
     assert rows == [
         {
             "key": dataset.returns.pk,
@@ -292,8 +297,8 @@ def test_summary_per_problem_type(dataset):
 
 
 def test_summary_per_policy_has_the_same_figures_keyed_by_policy(dataset):
-    rows = analysis.summary(PERIOD, by="policy")
-    by_problem_type = analysis.summary(PERIOD, by="problem_type")
+    rows = figures.summary(PERIOD, by="policy")
+    by_problem_type = figures.summary(PERIOD, by="problem_type")
     assert [(r["key"], r["name"]) for r in rows] == [
         (dataset.return_window.pk, "Return window"),
         (dataset.late_delivery.pk, "Late delivery"),
@@ -305,7 +310,7 @@ def test_summary_per_policy_has_the_same_figures_keyed_by_policy(dataset):
 
 
 def test_weekly_trend(dataset):
-    weeks, trend = analysis.weekly_trend(PERIOD)
+    weeks, trend = figures.weekly_trend(PERIOD)
     assert weeks == [date(2026, 11, 2), date(2026, 11, 9)]
     assert trend == [
         {"name": "Delivery", "counts": [0, 3]},  # L1, L2 and L3 (Sunday 23:30) in the week of the 9th
@@ -314,7 +319,7 @@ def test_weekly_trend(dataset):
 
 
 def test_weekly_trend_starts_on_the_monday_of_the_first_day(dataset):
-    weeks, trend = analysis.weekly_trend(Period(date(2026, 11, 4), date(2026, 11, 17)))
+    weeks, trend = figures.weekly_trend(Period(date(2026, 11, 4), date(2026, 11, 17)))
     assert weeks == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
     assert trend == [
         {"name": "Delivery", "counts": [0, 3, 1]},  # L4 on Monday 16th
@@ -327,9 +332,9 @@ def _without_ids(rows: list[dict]) -> list[dict]:
 
 
 def test_frequent_customers_are_those_who_asked_at_least_twice(dataset):
-    rows = analysis.frequent_customers(PERIOD)
+    rows = figures.frequent_customers(PERIOD)
     assert [row["customer_id"] for row in rows] == [Customer.objects.get(external_ref=ref).pk for ref in ("C-1", "C-2")]
-    assert all(analysis.is_frequent_asker(row["filed"]) for row in rows)
+    assert all(is_frequent_asker(row["filed"]) for row in rows)
     assert _without_ids(rows) == [
         {"customer__external_ref": "C-1", "customer__name": "Maya Brooks", "filed": 2, "granted": 1, "policies": 1},
         {"customer__external_ref": "C-2", "customer__name": "Ola Nowak", "filed": 2, "granted": 2, "policies": 2},
@@ -339,21 +344,21 @@ def test_frequent_customers_are_those_who_asked_at_least_twice(dataset):
 def test_frequent_customers_count_the_policies_of_the_period_only(dataset, rep, late_delivery):
     # Maya asks under a second policy the day after the period: not one of her policies in it.
     exception_request_file(rep=rep, facts=facts(late_delivery), now=at(16, 9))
-    assert _without_ids(analysis.frequent_customers(PERIOD, limit=1)) == [
+    assert _without_ids(figures.frequent_customers(PERIOD, limit=1)) == [
         {"customer__external_ref": "C-1", "customer__name": "Maya Brooks", "filed": 2, "granted": 1, "policies": 1},
     ]
-    assert analysis.frequent_customers(Period(PERIOD.start, date(2026, 11, 16)))[0]["policies"] == 2
+    assert figures.frequent_customers(Period(PERIOD.start, date(2026, 11, 16)))[0]["policies"] == 2
 
 
 def test_reps_granting_counts_only_grants_at_once(dataset):
-    assert analysis.reps_granting(PERIOD) == [
+    assert figures.reps_granting(PERIOD) == [
         {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
         {"rep__username": "rep", "name": "Rep", "granted": 1, "money": Decimal("20.00")},
     ]
 
 
 def test_approver_decision_times(dataset, manager_low, manager_high, director):
-    assert analysis.approver_decision_times(PERIOD) == [
+    assert figures.approver_decision_times(PERIOD) == [
         {
             "decided_by": manager_high.pk,
             "decided_by__username": "manager_high",
@@ -396,7 +401,7 @@ def test_people_separate_a_grant_at_once_from_a_decision_by_the_same_user(datase
         rep=manager_high, facts=facts(dataset.return_window, customer_ref="C-9"), now=at(14, 9)
     )
     assert (granted.status, granted.decided_by) == (Status.GRANTED, manager_high)
-    reps, approvers = analysis.people(PERIOD, reps_limit=2)
+    reps, approvers = figures.people(PERIOD, reps_limit=2)
     assert reps == [
         {"rep__username": "rightful", "name": "Rightful", "granted": 3, "money": Decimal("190.00")},
         {"rep__username": "manager_high", "name": "Manager_High", "granted": 1, "money": Decimal("20.00")},
@@ -409,11 +414,10 @@ def test_people_separate_a_grant_at_once_from_a_decision_by_the_same_user(datase
 
 
 def test_top_policies(dataset):
-    assert analysis.top_policies(PERIOD) == [
+    assert figures.overview(PERIOD)["top_policies"] == [
         {"policy__name": "Return window", "n": 8},
         {"policy__name": "Late delivery", "n": 3},
     ]
-    assert analysis.top_policies(PERIOD, limit=1) == [{"policy__name": "Return window", "n": 8}]
 
 
 def test_median_and_p90_by_nearest_rank(rep, manager_high, policy):
@@ -425,15 +429,15 @@ def test_median_and_p90_by_nearest_rank(rep, manager_high, policy):
         exception_request_decide(
             request_id=request.pk, approver=manager_high, approve=True, note="ok", now=request.filed_at + minutes(after)
         )
-    totals = analysis.totals(Period(date(2026, 11, 16), date(2026, 11, 16)))
+    totals = figures.overview(Period(date(2026, 11, 16), date(2026, 11, 16)))["totals"]
     assert (totals["median"], totals["p90"]) == (minutes(20), minutes(40))
-    assert analysis.format_duration(totals["median"]) == "20 min"
+    assert format_duration(totals["median"]) == "20 min"
 
 
 def test_percentiles_of_every_grouping_come_from_one_query(dataset, manager_low, manager_high, director):
-    rows = analysis.requests_in(PERIOD)
+    rows = requests_in(PERIOD)
     with CaptureQueriesContext(connection) as queries:
-        times = analysis.decision_time_percentiles(rows, ["policy", "policy__problem_type", "decided_by", None])
+        times = percentiles.decision_time_percentiles(rows, ["policy", "policy__problem_type", "decided_by", None])
     assert len(queries) == 1
     assert times == {
         "policy": {
@@ -455,18 +459,18 @@ def test_percentiles_of_every_grouping_come_from_one_query(dataset, manager_low,
 
 def test_the_page_tables_share_one_pass_for_their_percentiles(dataset):
     with CaptureQueriesContext(connection) as alone:
-        figures, (reps, approvers) = analysis.overview(PERIOD), analysis.people(PERIOD)
-    times = analysis.decision_times(PERIOD)
+        overview, (reps, approvers) = figures.overview(PERIOD), figures.people(PERIOD)
+    times = percentiles.decision_times(PERIOD)
     with CaptureQueriesContext(connection) as shared:
-        assert analysis.overview(PERIOD, times=times) == figures
-        assert analysis.people(PERIOD, times=times) == (reps, approvers)
+        assert figures.overview(PERIOD, times=times) == overview
+        assert figures.people(PERIOD, times=times) == (reps, approvers)
     assert len(shared) == len(alone) - 2
     assert approvers[0]["median"] == times["decided_by"][approvers[0]["decided_by"]]["median"]
 
 
 def test_percentiles_without_a_decision_are_left_out(dataset):
-    thursday = analysis.requests_in(Period(date(2026, 11, 12), date(2026, 11, 12)))  # granted at once only
-    assert analysis.decision_time_percentiles(thursday, ["policy", None]) == {"policy": {}, None: {}}
+    thursday = requests_in(Period(date(2026, 11, 12), date(2026, 11, 12)))  # granted at once only
+    assert percentiles.decision_time_percentiles(thursday, ["policy", None]) == {"policy": {}, None: {}}
 
 
 @pytest.mark.parametrize(
@@ -481,7 +485,7 @@ def test_percentiles_without_a_decision_are_left_out(dataset):
     ],
 )
 def test_format_duration(value, text):
-    assert analysis.format_duration(value) == text
+    assert format_duration(value) == text
 
 
 # Empty periods, filters and boundaries -----------------------------------------------------------
@@ -489,7 +493,7 @@ def test_format_duration(value, text):
 
 def test_an_empty_period_has_zeros_and_no_rates(dataset):
     empty = Period(date(2026, 1, 5), date(2026, 1, 11))
-    totals = analysis.totals(empty)
+    totals = figures.overview(empty)["totals"]
     assert {k: v for k, v in totals.items() if k.startswith(("cause_", "tier"))} == {
         "cause_our_mistake": 0,
         "cause_beyond_control": 0,
@@ -513,24 +517,24 @@ def test_an_empty_period_has_zeros_and_no_rates(dataset):
     assert "median" not in totals
     assert "p90" not in totals
     assert totals["breaches"] == {}
-    assert analysis.summary(empty, by="problem_type") == []
-    assert analysis.summary(empty, by="policy") == []
-    assert analysis.weekly_trend(empty) == ([date(2026, 1, 5)], [])
-    assert analysis.frequent_customers(empty) == []
-    assert analysis.reps_granting(empty) == []
-    assert analysis.approver_decision_times(empty) == []
-    assert analysis.top_policies(empty) == []
-    assert list(analysis.request_rows(empty)) == []
+    assert figures.summary(empty, by="problem_type") == []
+    assert figures.summary(empty, by="policy") == []
+    assert figures.weekly_trend(empty) == ([date(2026, 1, 5)], [])
+    assert figures.frequent_customers(empty) == []
+    assert figures.reps_granting(empty) == []
+    assert figures.approver_decision_times(empty) == []
+    assert figures.overview(empty)["top_policies"] == []
+    assert list(exports.request_values(empty)) == []
 
 
 def test_no_request_sent_to_an_approver_means_no_sla_rate(dataset):
     thursday = Period(date(2026, 11, 12), date(2026, 11, 12))  # L1 and R8, both granted at once
-    totals = analysis.totals(thursday)
+    totals = figures.overview(thursday)["totals"]
     assert (totals["filed"], totals["granted_by_rep"], totals["went_to_approver"]) == (2, 2, 0)
     assert totals["money_granted"] == Decimal("180.00")
     assert totals["sla_kept_pct"] is None
     assert "median" not in totals
-    assert [(r["name"], r["sla_kept_pct"]) for r in analysis.summary(thursday, by="policy")] == [
+    assert [(r["name"], r["sla_kept_pct"]) for r in figures.summary(thursday, by="policy")] == [
         ("Late delivery", None),
         ("Return window", None),
     ]
@@ -538,7 +542,7 @@ def test_no_request_sent_to_an_approver_means_no_sla_rate(dataset):
 
 def test_problem_type_filter(dataset):
     delivery_only = Period(PERIOD.start, PERIOD.end, problem_type_id=dataset.delivery.pk)
-    totals = analysis.totals(delivery_only)
+    totals = figures.overview(delivery_only)["totals"]
     assert (totals["filed"], totals["granted_by_rep"], totals["approved"], totals["denied"], totals["pending"]) == (
         3,
         2,
@@ -553,28 +557,28 @@ def test_problem_type_filter(dataset):
         100.0,
         {},
     )
-    assert [r["name"] for r in analysis.summary(delivery_only, by="policy")] == ["Late delivery"]
-    assert analysis.weekly_trend(delivery_only)[1] == [{"name": "Delivery", "counts": [0, 3]}]
-    assert analysis.frequent_customers(delivery_only) == []  # Ola asked once per problem type
-    assert [r["rep__username"] for r in analysis.reps_granting(delivery_only)] == ["rightful"]
-    assert [(r["name"], r["decided"]) for r in analysis.approver_decision_times(delivery_only)] == [("Manager_High", 1)]
-    assert analysis.top_policies(delivery_only) == [{"policy__name": "Late delivery", "n": 3}]
-    assert [row[0] for row in analysis.request_rows(delivery_only)] == [  # reference is the first column
+    assert [r["name"] for r in figures.summary(delivery_only, by="policy")] == ["Late delivery"]
+    assert figures.weekly_trend(delivery_only)[1] == [{"name": "Delivery", "counts": [0, 3]}]
+    assert figures.frequent_customers(delivery_only) == []  # Ola asked once per problem type
+    assert [r["rep__username"] for r in figures.reps_granting(delivery_only)] == ["rightful"]
+    assert [(r["name"], r["decided"]) for r in figures.approver_decision_times(delivery_only)] == [("Manager_High", 1)]
+    assert figures.overview(delivery_only)["top_policies"] == [{"policy__name": "Late delivery", "n": 3}]
+    assert [row[0] for row in exports.request_values(delivery_only)] == [  # reference is the first column
         dataset.requests[name].reference for name in ("L1", "L2", "L3")
     ]
 
 
 def test_period_boundaries(dataset):
     refs = {name: r.reference for name, r in dataset.requests.items()}
-    in_period = [row[0] for row in analysis.request_rows(PERIOD)]
+    in_period = [row[0] for row in exports.request_values(PERIOD)]
     assert refs["L3"] in in_period  # Sunday 15th at 23:30, the last day
     assert refs["L4"] not in in_period  # Monday 16th at midnight, the day after
     assert refs["R1"] in in_period  # Monday 2nd at 09:00, the first day
     assert refs["R0"] not in in_period  # Sunday 1st at 23:59, the day before
     one_more_day = Period(PERIOD.start, date(2026, 11, 16))
-    assert analysis.totals(one_more_day)["filed"] == 12
-    assert analysis.totals(Period(date(2026, 11, 1), PERIOD.end))["filed"] == 12
-    assert analysis.totals(Period(date(2026, 11, 16), date(2026, 11, 16)))["filed"] == 1
+    assert figures.overview(one_more_day)["totals"]["filed"] == 12
+    assert figures.overview(Period(date(2026, 11, 1), PERIOD.end))["totals"]["filed"] == 12
+    assert figures.overview(Period(date(2026, 11, 16), date(2026, 11, 16)))["totals"]["filed"] == 1
 
 
 def test_days_and_weeks_are_local_days_in_summer_time(rep, policy):
@@ -589,9 +593,9 @@ def test_days_and_weeks_are_local_days_in_summer_time(rep, policy):
         for label, when in filed.items()
     }
     week = Period(date(2026, 6, 1), date(2026, 6, 7))
-    assert [row[0] for row in analysis.request_rows(week)] == [refs["Monday 00:30"], refs["Sunday 23:30"]]
-    assert analysis.weekly_trend(week) == ([date(2026, 6, 1)], [{"name": "Returns", "counts": [2]}])
-    assert analysis.weekly_trend(Period(date(2026, 6, 1), date(2026, 6, 8)))[1] == [
+    assert [row[0] for row in exports.request_values(week)] == [refs["Monday 00:30"], refs["Sunday 23:30"]]
+    assert figures.weekly_trend(week) == ([date(2026, 6, 1)], [{"name": "Returns", "counts": [2]}])
+    assert figures.weekly_trend(Period(date(2026, 6, 1), date(2026, 6, 8)))[1] == [
         {"name": "Returns", "counts": [2, 1]}
     ]
 
@@ -608,7 +612,7 @@ def test_weeks_of_a_five_year_period(rep, policy):
     ]
     for n, when in enumerate(filed):
         exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"W-{n}"), now=when)
-    weeks, trend = analysis.weekly_trend(Period(date(2024, 1, 1), date(2028, 12, 31)))
+    weeks, trend = figures.weekly_trend(Period(date(2024, 1, 1), date(2028, 12, 31)))
     assert (len(weeks), weeks[0], weeks[-1]) == (261, date(2024, 1, 1), date(2028, 12, 25))
     counts = trend[0]["counts"]
     assert {weeks[i]: n for i, n in enumerate(counts) if n} == {
@@ -637,6 +641,37 @@ def test_page_for_a_policy_admin(client, dataset, admin_user):
     assert "85.7 %" in page
     assert "30 min / 2 h 30 min" in page
     assert "3,110.00" in page
+
+
+def test_the_figure_cards_and_the_charts(client, dataset, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse(ANALYSIS_URL), CUSTOM).text
+    cards = re.findall(
+        r'<div class="fs-(\d) fw-semibold">([^<]*)</div><div class="small text-body-secondary">([^<]*)<', page
+    )
+    assert [(label, value, size) for size, value, label in cards] == [
+        ("filed", "11", "4"),
+        ("granted by reps", "4", "4"),
+        ("approved", "4", "4"),
+        ("denied", "2", "4"),
+        ("pending", "1", "4"),
+        ("money granted", "3,110.00", "5"),
+        ("median / 90% to decision", "30 min / 2 h 30 min", "6"),
+        ("SLA kept", "85.7 %", "4"),
+    ]
+    # Every colour drawn comes from the chart module: the series and bars from its palette, the frame its greys.
+    drawn = set(re.findall(r'(?:stroke|fill)="(#[0-9a-f]{6})"', page))
+    assert drawn <= {*charts.PALETTE, charts.AXIS, charts.GRID, charts.AXIS_LABEL, charts.TEXT}
+    assert {charts.PALETTE[0], charts.PALETTE[1], charts.AXIS, charts.TEXT} <= drawn  # two problem types, the bars
+    bars = re.findall(r'<rect x="190" y="\d+" width="([\d.]+)" height="22" fill="([^"]+)"', page)
+    assert bars == [("240.0", charts.PALETTE[0]), ("90.0", charts.PALETTE[0])]  # 8 and 3 exceptions
+
+
+def test_no_sla_to_keep_shows_a_dash_in_its_card(client, admin_user, db):
+    client.force_login(admin_user)
+    page = client.get(reverse(ANALYSIS_URL), CUSTOM).text
+    assert '<div class="fs-4 fw-semibold">—</div><div class="small text-body-secondary">SLA kept<' in page
+    assert '<div class="fs-6 fw-semibold">— / —</div>' in page
 
 
 def test_page_for_an_approver(client, dataset, manager_low):
@@ -945,7 +980,7 @@ def test_export_money_has_cents(client, rep, admin_user, policy):
 
 def test_csv_is_streamed_in_chunks_of_whole_rows():
     rows = [["reference", "amount"], *([f"EX-{n}", n] for n in range(4)), ["=1+1", "-2"]]
-    chunks = list(_csv_chunks(rows, rows_per_chunk=2))
+    chunks = list(csv_chunks(rows, rows_per_chunk=2))
     assert [chunk.count("\r\n") for chunk in chunks] == [2, 2, 2]
     assert list(csv.reader(io.StringIO("".join(chunks)))) == [
         ["reference", "amount"],
@@ -955,7 +990,7 @@ def test_csv_is_streamed_in_chunks_of_whole_rows():
         ["EX-3", "3"],
         ["'=1+1", "'-2"],
     ]
-    assert list(_csv_chunks([], rows_per_chunk=2)) == []
+    assert list(csv_chunks([], rows_per_chunk=2)) == []
 
 
 def test_unknown_export_is_a_bad_request(client, dataset, admin_user):

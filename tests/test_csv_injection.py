@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from policies.views import _csv_chunks, neutralise_cell
+from policies.insights.exports import csv_chunks, neutralise_cell
 from requests.services import exception_request_file
 from tests.conftest import facts
 
@@ -42,7 +42,7 @@ def test_neutralise_cell(cell, safe):
 @pytest.mark.parametrize("separator", [",", ";", "\t"])
 def test_no_cell_starts_a_formula_whatever_separator_the_reader_uses(separator):
     hostile = f'Acme{separator}=1+2{separator}=HYPERLINK("http://evil.example"){separator}@cmd{separator} -3'
-    text = "".join(_csv_chunks([["customer", "amount"], [hostile, 3], ["=1+1", -2]]))
+    text = "".join(csv_chunks([["customer", "amount"], [hostile, 3], ["=1+1", -2]]))
     # Every text cell is quoted, numbers are not.
     assert text.splitlines()[0] == '"customer","amount"'
     assert text.splitlines()[2] == '"\'=1+1",-2'

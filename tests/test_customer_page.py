@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from policies import analysis
 from policies.models import ApproverLevel
 from requests.models import Customer, ExceptionRequest
+from requests.selectors import is_frequent_asker
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts, make_policy, make_user
 
@@ -48,7 +48,7 @@ def test_every_request_across_policies_with_counts_and_the_frequent_mark(client,
 def test_the_mark_follows_the_analysis_rule(client, rep, policy):
     one = exception_request_file(rep=rep, facts=facts(policy))
     client.force_login(rep)
-    assert not analysis.is_frequent_asker(1)
+    assert not is_frequent_asker(1)
     assert "data-frequent-asker" not in client.get(customer_url(one)).content.decode()
 
 

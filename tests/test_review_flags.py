@@ -11,8 +11,8 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
-from policies.models import Policy, ReviewFlag
-from policies.services import (
+from policies.insights.digest import weekly_digest_send
+from policies.insights.review import (
     FlagAlreadyResolved,
     FlagNotFound,
     InvalidReview,
@@ -20,9 +20,9 @@ from policies.services import (
     policy_review_check,
     policy_review_resolve,
     review_sweep,
-    weekly_digest_send,
 )
-from policies.tasks import check_policy_review, nightly_review_sweep, weekly_digest
+from policies.insights.tasks import check_policy_review, nightly_review_sweep, weekly_digest
+from policies.models import Policy, ReviewFlag
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file

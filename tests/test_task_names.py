@@ -32,6 +32,8 @@ TASK_NAMES = [
     "requests.tasks.send_digests",
     "requests.tasks.stand_ins_started",
 ]
+# Modules whose tasks moved and kept their names (issue 17: the insights' tasks into policies/insights/).
+MOVED = {"policies.tasks": "policies.insights.tasks"}
 
 
 def enqueued_names() -> set[str]:
@@ -51,7 +53,7 @@ def test_each_task_is_registered_under_its_pinned_name(name) -> None:
     task = task_named(name)
     assert task.name == name
     module, _, function = name.rpartition(".")
-    assert task.run.__module__ == module
+    assert task.run.__module__ == MOVED.get(module, module)
     assert task.run.__name__ == function
 
 

@@ -19,7 +19,7 @@ from unittest import mock
 import pytest
 from standardwebhooks import Webhook
 
-from policies import services as policy_services
+from policies.insights import review as policy_review
 from requests import services, webhooks
 from requests.api_models import WebhookDelivery, WebhookEndpoint
 from requests.escalation import sla_sweep
@@ -227,7 +227,7 @@ def test_the_sla_sweep_emits_escalated_for_the_rows_it_moved(rep, policy, endpoi
 def test_review_flag_is_emitted_for_the_policy(rep, policy, endpoint, receiver, run_on_commit):
     for n in range(2):
         run_on_commit(lambda n=n: services.exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"C-{n}")))
-    assert policy_services.policy_review_check(policy_id=policy.pk).flag is not None
+    assert policy_review.policy_review_check(policy_id=policy.pk).flag is not None
     flagged = [p for _, p in receiver.attempts if p["type"] == "policy.review_flagged"]
     assert len(flagged) == 1 and flagged[0]["data"]["id"] == policy.pk
 

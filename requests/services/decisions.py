@@ -18,11 +18,11 @@ from django.utils import timezone
 from exceptions_portal.people import display_name
 from policies.models import Policy
 from policies.routing import Outcome, money
-from policies.selectors import calendar_spec, policies_with_rules
+from policies.selectors import policies_with_rules
 from requests import notifications, sla, webhooks
 from requests.authority import Authority, decision_authority
 from requests.models import OPEN_STATUSES, WITHDRAWABLE_STATUSES, ExceptionRequest, QuestionAnswer, Status
-from requests.selectors import routing_decision_for
+from requests.selectors import calendar_spec, routing_decision_for
 from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version, when
 from requests.services.customer_message import draft_denial_message, draft_grant_message
 from requests.services.errors import (

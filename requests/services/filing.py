@@ -13,11 +13,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from policies.routing import Outcome, RoutingDecision
-from policies.selectors import calendar_spec, policies_with_rules, policy_with_rules
+from policies.selectors import policies_with_rules, policy_with_rules
 from requests import notifications, sla, webhooks
 from requests.models import Customer, ExceptionRequest, Status
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
-from requests.selectors import customer_for_reference, routing_decision_for
+from requests.selectors import calendar_spec, customer_for_reference, routing_decision_for
 from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version
 from requests.services.customer_message import draft_grant_message
 from requests.services.errors import (

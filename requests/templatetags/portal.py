@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 
-from policies.analysis import format_duration
+from exceptions_portal.formatting import format_duration
 from policies.routing import money as format_money
 from requests import sla
 from requests.models import ExceptionRequest, routing_reason_text

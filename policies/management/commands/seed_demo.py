@@ -270,7 +270,7 @@ class Command(BaseCommand):
 
     def seed_history(self, users: dict, policies: dict[str, int]) -> int:
         """Past requests filed, decided and sometimes escalated through the real services."""
-        from policies.services import review_sweep
+        from policies.insights.review import review_sweep
         from requests.escalation import sla_sweep
         from requests.models import ExceptionRequest, Notification, Status
         from requests.services import (

@@ -1,94 +1,40 @@
-"""Learning from exceptions: figures per problem type and per policy, trends, frequent askers.
+"""Learning from exceptions: figures per problem type and per policy, trends, frequent askers, people.
 
-Every figure comes from database aggregation (values/annotate; PERCENTILE_DISC
-on PostgreSQL and window functions elsewhere for percentiles), so the page issues
-a bounded number of queries whatever the number of requests. The functions are
+Every figure comes from database aggregation (values/annotate), so the page issues a bounded number of
+queries whatever the number of requests; the percentiles come from ``percentiles``. The functions are
 selectors: they read, never write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
     Count,
-    DurationField,
     ExpressionWrapper,
     F,
     IntegerField,
     Q,
-    QuerySet,
     Sum,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
+from policies.insights.percentiles import DECIDED_BY_APPROVER, Percentiles, decision_time_percentiles
+from policies.insights.periods import Period, day_start, requests_in
 from policies.models import Policy
 from requests.models import Cause, Escalation, ExceptionRequest, Status
+from requests.selectors import FREQUENT_ASKER_MIN_REQUESTS
 
 GRANTED = Q(status__in=[Status.GRANTED, Status.APPROVED])
 GRANTED_AT_ONCE = Q(status=Status.GRANTED)
-DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
 STILL_OPEN = Q(status__in=[Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP])
 WENT_TO_APPROVER = Q(approval_level__isnull=False)
-
-
-def day_start(day: date) -> datetime:
-    """The first instant of a local day, in the current time zone: where periods and weeks begin."""
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date  # inclusive
-    problem_type_id: int | None = None
-
-    @property
-    def start_at(self) -> datetime:
-        return day_start(self.start)
-
-    @property
-    def end_at(self) -> datetime:
-        return day_start(self.end + timedelta(days=1))
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-
-def format_duration(value: timedelta | None) -> str:
-    """A time to decision as people read it: "45 min", "2 h 05 min", "3 d 4 h"."""
-    if not isinstance(value, timedelta):
-        return ""  # no decision in the group (templates pass "" for a missing key)
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def requests_in(period: Period) -> QuerySet[ExceptionRequest]:
-    # A withdrawn request was taken back before anyone decided it: it is not an exception to learn from.
-    rows = ExceptionRequest.objects.filter(filed_at__gte=period.start_at, filed_at__lt=period.end_at).exclude(
-        status=Status.WITHDRAWN
-    )
-    if period.problem_type_id:
-        rows = rows.filter(policy__problem_type_id=period.problem_type_id)
-    # No default ordering: it would add a sort of every row to each aggregate.
-    return rows.order_by()
 
 
 def _figures() -> dict:
@@ -118,105 +64,6 @@ def _with_rates(row: dict) -> dict:
     # No request went to an approver: there is no SLA to keep, so no percentage (not 0%, not 100%).
     row["sla_kept_pct"] = round(100 * kept / sent, 1) if sent else None
     return row
-
-
-def _decision_time() -> ExpressionWrapper:
-    return ExpressionWrapper(F("decided_at") - F("filed_at"), output_field=DurationField())
-
-
-Percentiles = dict[str | None, dict[object, dict[str, timedelta]]]
-SHARES = {"median": 0.5, "p90": 0.9}
-
-
-def decision_time_percentiles(rows: QuerySet[ExceptionRequest], groupings: Sequence[str | None]) -> Percentiles:
-    """Median and 90th percentile of time to an approver's decision, by nearest rank (the value at
-    rank ceil(p * n)), for each grouping: {grouping: {group key: {"median": ..., "p90": ...}}}.
-
-    A grouping is a field path ("policy", "decided_by") or None for all decisions together; groups
-    without a decision are left out. Percentiles do not add up like counts, so each grouping orders
-    the decisions on its own, but all of them come from one pass over the decisions. The ORM builds
-    the decided rows; the percentile SQL around them is beyond what it can write.
-    """
-    decided = rows.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
-    columns = {f"group_{i}": grouping for i, grouping in enumerate(groupings) if grouping}
-    sql, params = decided.values(
-        **{column: F(grouping) for column, grouping in columns.items()}, duration=_decision_time()
-    ).query.sql_with_params()
-    ranked = _percentiles_by_grouping_sets if connection.vendor == "postgresql" else _percentiles_by_ranks
-    result: Percentiles = {grouping: {} for grouping in groupings}
-    for grouping, key, label, value in ranked(sql, params, columns, with_total=None in groupings):
-        result[grouping].setdefault(key, {})[label] = value
-    return result
-
-
-def _percentiles_by_grouping_sets(
-    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
-) -> Iterator[tuple[str | None, object, str, timedelta]]:
-    """PostgreSQL's own nearest-rank percentile (PERCENTILE_DISC), once per grouping set."""
-    quote = connection.ops.quote_name
-    names = [quote(column) for column in columns]
-    sets = [f"({name})" for name in names] + (["()"] if with_total else [])
-    figures = [f"PERCENTILE_DISC({share}) WITHIN GROUP (ORDER BY {quote('duration')})" for share in SHARES.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*(f'GROUPING({name})' for name in names), *names, *figures])} "
-            f"FROM ({sql}) AS decided GROUP BY GROUPING SETS ({', '.join(sets)})",
-            params,
-        )
-        found = cursor.fetchall()
-    groupings = list(columns.values())
-    for row in found:
-        flags, keys, values = row[: len(names)], row[len(names) : 2 * len(names)], row[2 * len(names) :]
-        if values[0] is None:
-            continue  # the grand total of a period without decisions
-        # GROUPING(column) is 0 in the rows of the set grouped by that column; 1 everywhere: the total.
-        grouping, key = next(
-            ((g, k) for g, flag, k in zip(groupings, flags, keys, strict=True) if not flag), (None, None)
-        )
-        for label, value in zip(SHARES, values, strict=True):
-            yield grouping, key, label, value
-
-
-def _percentiles_by_ranks(
-    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
-) -> Iterator[tuple[str | None, object, str, timedelta]]:
-    """Elsewhere (SQLite): rank each decision within its group of every grouping, and keep the rows
-    at rank ceil(p * n). Ranked over the decided rows as a subquery, so that the duration (a Python
-    function on SQLite) is computed once a row, not once a window."""
-    quote = connection.ops.quote_name
-    names = [quote(column) for column in columns]
-    partitions = [(grouping, f"PARTITION BY {quote(column)}") for column, grouping in columns.items()]
-    partitions += [(None, "")] if with_total else []
-    windows = [
-        f"ROW_NUMBER() OVER ({partition} ORDER BY {quote('duration')}) AS rank_{i}, "
-        f"COUNT(*) OVER ({partition}) AS size_{i}"
-        for i, (_, partition) in enumerate(partitions)
-    ]
-    hits = [
-        (grouping, label, f"rank_{i} = CEILING(size_{i} * {share})")
-        for i, (grouping, _) in enumerate(partitions)
-        for label, share in SHARES.items()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*names, quote('duration'), *(hit for _, _, hit in hits)])} "
-            f"FROM (SELECT decided.*, {', '.join(windows)} FROM ({sql}) AS decided) AS ranked "
-            f"WHERE {' OR '.join(hit for _, _, hit in hits)}",
-            params,
-        )
-        found = cursor.fetchall()
-    for row in found:
-        keys = dict(zip(columns.values(), row, strict=False))
-        value = connection.ops.convert_durationfield_value(row[len(names)], None, connection)
-        for (grouping, label, _), hit in zip(hits, row[len(names) + 1 :], strict=True):
-            if hit:
-                yield grouping, keys.get(grouping), label, value
-
-
-def decision_times(period: Period) -> Percentiles:
-    """The decision-time percentiles of every table of the page (per policy, per problem type, per
-    approver, overall), from one pass over the period's decisions."""
-    return decision_time_percentiles(requests_in(period), ["policy", "policy__problem_type", "decided_by", None])
 
 
 COUNTED = [*_figures().keys()]
@@ -292,12 +139,6 @@ def summary(period: Period, *, by: str) -> list[dict]:
     return overview(period)["by_problem_type" if by == "problem_type" else "by_policy"]
 
 
-def totals(period: Period) -> dict:
-    figures = overview(period)["totals"]
-    del figures["key"], figures["name"]
-    return figures
-
-
 def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
     """Exceptions filed per week and problem type: (weeks, [{name, counts: [..per week..]}])."""
     first = period.start - timedelta(days=period.start.weekday())
@@ -332,20 +173,6 @@ def _week_of_filing(weeks: list[date]) -> Case | Value:
         )
 
     return within(0, len(weeks) - 1)
-
-
-# A customer who filed at least this many requests in a period asks often: the analysis lists them, and the
-# customer page marks them "frequent asker" (is_frequent_asker).
-FREQUENT_ASKER_MIN_REQUESTS = 2
-
-
-def is_frequent_asker(filed_in_period: int) -> bool:
-    return filed_in_period >= FREQUENT_ASKER_MIN_REQUESTS
-
-
-def customer_requests_filed(customer_id: int, period: Period) -> int:
-    """How many requests a customer filed in a period, counted as the analysis counts them."""
-    return requests_in(period).filter(customer_id=customer_id).count()
 
 
 def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
@@ -433,20 +260,3 @@ def reps_granting(period: Period, limit: int = 10) -> list[dict]:
 
 def approver_decision_times(period: Period) -> list[dict]:
     return people(period)[1]
-
-
-def top_policies(period: Period, limit: int = 10) -> list[dict]:
-    return overview(period)["top_policies"][:limit]
-
-
-REQUEST_COLUMNS = (
-    "reference", "filed_at", "customer__external_ref", "customer__name", "policy__name", "policy__problem_type__name",
-    "rep__username", "sentiment", "cause", "tier_level", "tier_kind", "beyond_all_tiers", "amount", "business_days",
-    "status", "approval_level", "breached_level", "decided_at", "decided_by__username",
-)  # fmt: skip
-
-
-def request_rows(period: Period) -> QuerySet:
-    """The filtered list of requests as plain tuples (REQUEST_COLUMNS), for the CSV export: no
-    model instances, so 100,000 rows stream in seconds."""
-    return requests_in(period).order_by("filed_at", "pk").values_list(*REQUEST_COLUMNS)

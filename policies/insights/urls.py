@@ -1,7 +1,8 @@
 from django.urls import path
 
-from policies import views
+from policies.insights import views
 
+# The names stay in the "policies" namespace: policies:analysis and policies:flag_resolve.
 app_name = "policies"
 
 urlpatterns = [

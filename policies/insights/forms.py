@@ -1,3 +1,5 @@
+"""The analysis page's period filter and the form that marks a flagged policy as reviewed."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -6,7 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from exceptions_portal.fields import SafeModelChoiceField
-from policies.analysis import Period
+from policies.insights.periods import Period
 from policies.models import ProblemType, ReviewFlag
 
 PRESETS = [

@@ -14,6 +14,8 @@ from datetime import date
 PALETTE = ["#0a58ca", "#b02a37", "#146c43", "#a04b00", "#59359a", "#0b6e60", "#a3206a", "#495057", "#086a80", "#7a5b00"]
 DASHES = ["", "8 4", "2 3", "12 3 3 3", "4 4", "1 5", "10 6", "6 2 2 2"]
 MARKERS = ["circle", "square", "triangle", "diamond"]
+# The frame, in Bootstrap's greys: the axis, the grid lines, the axis labels and the bars' labels.
+AXIS, GRID, AXIS_LABEL, TEXT = "#adb5bd", "#e9ecef", "#6c757d", "#212529"
 
 
 @dataclass(frozen=True)
@@ -84,4 +86,5 @@ def bar_chart(items: list[tuple[str, int]], *, width: int = 760, bar_height: int
         "height": max(len(items) * (bar_height + 8), bar_height),
         "bar_height": bar_height,
         "label_width": label_width,
+        "color": PALETTE[0],
     }

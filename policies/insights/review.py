@@ -1,20 +1,17 @@
-"""Writes about policies: review flags and their resolution, the weekly digest."""
+"""Review flags: a policy flagged when the same kind of exception keeps being granted, and its resolution."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count
-from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal.people import system_user
-from policies.models import DigestLog, Policy, ReviewFlag
+from policies.models import Policy, ReviewFlag
 from requests import notifications, webhooks
 from requests.models import GRANTED_STATUSES, Cause, ExceptionRequest
 
@@ -139,59 +136,3 @@ def review_sweep(*, now: datetime | None = None) -> int:
         policy_review_check(policy_id=pk, now=now).raised
         for pk in Policy.objects.filter(active=True).values_list("pk", flat=True)
     )
-
-
-def weekly_digest_send(*, today: date | None = None) -> int:
-    """Email each policy owner their policies' figures for the last 7 days and their open flags,
-    once per owner and week (DigestLog claims it)."""
-    from policies.analysis import Period, summary
-
-    today = today or timezone.localdate()
-    week_start = today - timedelta(days=today.weekday())
-    period = Period(start=today - timedelta(days=7), end=today - timedelta(days=1))
-    by_policy = {row["key"]: row for row in summary(period, by="policy")}
-    sent = 0
-    owners = (
-        Policy.objects.filter(owner__isnull=False, owner__is_active=True)
-        .order_by()
-        .values_list("owner", flat=True)
-        .distinct()
-    )
-    for owner_id in owners:
-        try:
-            with transaction.atomic():
-                DigestLog.objects.create(owner_id=owner_id, week_start=week_start)
-                policies = list(Policy.objects.filter(owner_id=owner_id).select_related("owner").order_by("name"))
-                owner = policies[0].owner
-                if not owner.email:
-                    continue
-                send_mail(
-                    subject=f"[Exceptions portal] Your policies, week of {week_start:%d %b %Y}",
-                    message=_digest_text(policies, by_policy, period),
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    recipient_list=[owner.email],
-                )
-                sent += 1
-        except IntegrityError:
-            continue  # already sent this week
-    return sent
-
-
-def _digest_text(policies: list[Policy], by_policy: dict, period) -> str:
-    lines = [f"Exceptions filed under your policies from {period.start:%d %b} to {period.end:%d %b %Y}:", ""]
-    for policy in policies:
-        row = by_policy.get(policy.pk)
-        if row:
-            lines.append(
-                f"- {policy.name}: {row['filed']} filed, {row['granted_by_rep']} granted by reps, "
-                f"{row['approved']} approved, {row['denied']} denied, {row['pending']} pending, "
-                f"{sum(row['breaches'].values())} SLA breach(es)."
-            )
-        else:
-            lines.append(f"- {policy.name}: no exceptions.")
-    flags = ReviewFlag.objects.filter(policy__in=policies, resolved_at__isnull=True).select_related("policy")
-    if flags:
-        lines += ["", "Flagged for review:"]
-        lines += [f"- {flag.policy.name}: {flag.reason}" for flag in flags]
-    lines += ["", f"Analysis: {settings.PORTAL_BASE_URL.rstrip('/')}{reverse('policies:analysis')}"]
-    return "\n".join(lines)
