@@ -1,4 +1,4 @@
-"""The named users and the policy every test shares.
+"""The named users, the policy and the pending request every test shares.
 
 rep (no tier-2 right), rep_with_right (tier-2 right on the policy), manager_low
 and manager_high (level 1, authority 250 and 2,500), director (level 2), admin
@@ -16,7 +16,9 @@ from django.contrib.auth.models import Group, Permission
 
 from exceptions_portal import roles
 from policies.models import ApproverLevel, Control, ExceptionTier, Policy, ProblemType, RepRight
-from requests.services import FilingFacts
+from requests.models import ExceptionRequest
+from requests.services import FilingFacts, exception_request_file
+from tests.support import FILED
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -150,6 +152,12 @@ def facts(policy: Policy, /, **overrides) -> FilingFacts:
     }
     values.update(overrides)
     return FilingFacts(**values)
+
+
+@pytest.fixture
+def pending(rep, policy) -> ExceptionRequest:
+    """A tier-3 request of 300.00 filed at FILED, pending at level 1 (manager_low: 250, manager_high: 2,500)."""
+    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=FILED)
 
 
 def form_data(policy: Policy, /, **overrides) -> dict:

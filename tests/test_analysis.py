@@ -30,14 +30,11 @@ from requests.models import Customer, ExceptionRequest, Status
 from requests.selectors import is_frequent_asker
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts, make_policy
+from tests.support import at
 
 PERIOD = Period(date(2026, 11, 2), date(2026, 11, 15))  # Monday 2 to Sunday 15 November
 ANALYSIS_URL = "policies:analysis"
 CUSTOM = {"period": "custom", "start": "2026-11-02", "end": "2026-11-15"}
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
 def minutes(n: int) -> timedelta:

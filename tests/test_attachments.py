@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -23,8 +21,8 @@ from requests.services import (
     exception_request_file,
 )
 from tests.conftest import facts, make_user
+from tests.support import FILED as NOW
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 HTML_BYTES = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 EML_BYTES = (
@@ -37,11 +35,6 @@ def png_bytes(size: tuple[int, int] = (600, 400)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, format="PNG")
     return out.getvalue()
-
-
-@pytest.fixture
-def pending(rep, policy):
-    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=NOW)
 
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:

@@ -92,38 +92,32 @@ def test_stand_in_page_offers_no_decision_on_the_absent_approvers_filing(
 # --- 2. the authority shown is the authority applied ----------------------------------------------
 
 
-@pytest.fixture
-def pending_300(rep, policy):
-    """300.00 (tier 3) at level 1: manager_low holds 250 there, manager_high 2,500."""
-    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")))
-
-
-def test_stand_in_is_shown_and_held_to_the_same_authority(client, pending_300, manager_low, manager_high):
+def test_stand_in_is_shown_and_held_to_the_same_authority(client, pending, manager_low, manager_high):
     away(manager_high, manager_low)
     client.force_login(manager_low)
-    page = client.get(reverse("requests:detail", args=[pending_300.pk])).text
+    page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert "Your money authority here: 2,500.00 on behalf of Manager_High" in page
     queue = client.get(reverse("requests:queue")).text
     assert "2,500.00 on behalf of Manager_High" in queue
     response = client.post(
-        reverse("requests:decide", args=[pending_300.pk]), {"decision": "approve", "note": "Covering for Alex"}
+        reverse("requests:decide", args=[pending.pk]), {"decision": "approve", "note": "Covering for Alex"}
     )
     assert response.status_code == 302
-    pending_300.refresh_from_db()
-    assert pending_300.status == Status.APPROVED
-    assert (pending_300.decided_by, pending_300.decided_on_behalf_of) == (manager_low, manager_high)
-    assert pending_300.approver_authority == Decimal("2500.00")
+    pending.refresh_from_db()
+    assert pending.status == Status.APPROVED
+    assert (pending.decided_by, pending.decided_on_behalf_of) == (manager_low, manager_high)
+    assert pending.approver_authority == Decimal("2500.00")
 
 
-def test_own_authority_applies_when_larger_and_the_record_says_so(pending_300, manager_low, manager_high):
+def test_own_authority_applies_when_larger_and_the_record_says_so(pending, manager_low, manager_high):
     away(manager_low, manager_high)  # manager_high (2,500) stands in for manager_low (250)
-    decided = exception_request_decide(request_id=pending_300.pk, approver=manager_high, approve=True, note="ok")
+    decided = exception_request_decide(request_id=pending.pk, approver=manager_high, approve=True, note="ok")
     assert (decided.decided_on_behalf_of, decided.approver_authority) == (None, Decimal("2500.00"))
 
 
-def test_page_shows_own_authority_and_that_the_amount_is_above_it(client, pending_300, manager_low):
+def test_page_shows_own_authority_and_that_the_amount_is_above_it(client, pending, manager_low):
     client.force_login(manager_low)
-    page = client.get(reverse("requests:detail", args=[pending_300.pk])).text
+    page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert "Your money authority here: 250.00." in page
     assert "300.00 is above it: you may deny it" in page
 
@@ -306,11 +300,11 @@ def test_breach_at_the_top_able_level_alerts(rep, policy, manager_high, director
 # --- 10. a decision shows what was in force ---------------------------------------------------------
 
 
-def test_decision_shows_the_policy_as_it_stood(client, pending_300, policy, manager_low, manager_high):
+def test_decision_shows_the_policy_as_it_stood(client, pending, policy, manager_low, manager_high):
     policy.name = "Return window (old)"
     policy.save()  # version 2
     decided = exception_request_decide(
-        request_id=pending_300.pk, approver=manager_low, approve=False, note="Too late", alternative="Store credit"
+        request_id=pending.pk, approver=manager_low, approve=False, note="Too late", alternative="Store credit"
     )
     assert decided.approver_authority is None  # a denial needs none
     policy.name = "Return window RENAMED"
@@ -318,7 +312,7 @@ def test_decision_shows_the_policy_as_it_stood(client, pending_300, policy, mana
     policy.save()
     ExceptionTier.objects.filter(policy=policy, level=3).update(money_cap=Decimal("9000"))
     client.force_login(manager_high)
-    page = client.get(reverse("requests:detail", args=[pending_300.pk])).text
+    page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert "“Return window (old)” (Returns), version 2 of this policy" in page
     assert "RENAMED" not in page.split('id="decision-heading"')[1].split("</section>")[0]
     assert "1,500.00" in page and "9,000.00" not in page
@@ -326,11 +320,11 @@ def test_decision_shows_the_policy_as_it_stood(client, pending_300, policy, mana
     assert "Money authority used" not in page
 
 
-def test_approval_shows_the_authority_and_on_whose_behalf(client, pending_300, manager_low, manager_high):
+def test_approval_shows_the_authority_and_on_whose_behalf(client, pending, manager_low, manager_high):
     away(manager_high, manager_low)
-    exception_request_decide(request_id=pending_300.pk, approver=manager_low, approve=True, note="ok")
+    exception_request_decide(request_id=pending.pk, approver=manager_low, approve=True, note="ok")
     client.force_login(manager_low)
-    page = client.get(reverse("requests:detail", args=[pending_300.pk])).text
+    page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert "Approved within an authority of 2,500.00 on behalf of Manager_High." in page
-    version = Policy.objects.get(pk=pending_300.policy_id).history.count()
+    version = Policy.objects.get(pk=pending.policy_id).history.count()
     assert f"version {version} of this policy, changed" in page

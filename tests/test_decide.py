@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -30,14 +30,7 @@ from requests.services import (
     exception_request_file,
 )
 from tests.conftest import facts
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pending(rep, policy):
-    """A tier-3 request of 300.00, pending at level 1 (manager_low: 250, manager_high: 2,500)."""
-    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=NOW)
+from tests.support import FILED as NOW
 
 
 def test_approval_records_what_was_in_force(pending, manager_high, policy):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,9 +15,7 @@ from policies.models import Control, RepRight
 from requests.models import Customer, ExceptionRequest, Status
 from requests.services import FilingRefused, exception_request_file
 from tests.conftest import facts, form_data
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
+from tests.support import FILED as NOW
 
 # --- the service -----------------------------------------------------------------
 

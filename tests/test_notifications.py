@@ -22,8 +22,7 @@ from requests.services import (
 )
 from requests.tasks import send_digests
 from tests.conftest import facts, make_user
-
-FILED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+from tests.support import FILED
 
 
 def file_pending(rep, policy, *, capture, now: datetime = FILED, **overrides) -> ExceptionRequest:

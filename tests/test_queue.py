@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,8 +25,7 @@ from requests.services import (
     exception_request_file,
 )
 from tests.conftest import facts, make_policy
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+from tests.support import FILED as NOW
 
 
 def file_pending(rep, policy, ref: str, *, now: datetime = NOW, amount: str = "300") -> ExceptionRequest:

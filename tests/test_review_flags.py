@@ -27,6 +27,7 @@ from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Notification, Status
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts, make_policy, make_user
+from tests.support import at
 
 T0 = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 
@@ -421,10 +422,6 @@ def test_nightly_task_runs_the_sweep(four_policies):
 # The weekly digest -------------------------------------------------------------------------------
 
 MONDAY = date(2026, 11, 23)
-
-
-def at(d: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, d, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture

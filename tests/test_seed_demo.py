@@ -147,3 +147,21 @@ def test_seed_demo_runs_when_debug_is_on(settings):
     settings.DEBUG = True
     call_command("seed_demo", stdout=io.StringIO())
     assert get_user_model().objects.filter(username="admin", is_staff=True).exists()
+
+
+def test_seed_sends_every_decided_demo_message_through_the_service(seeded):
+    """The past's history shows each customer message sent, by its rep, after the decision."""
+    from requests.models import DECIDED_STATUSES, ExceptionRequest
+
+    decided = ExceptionRequest.objects.filter(status__in=DECIDED_STATUSES, customer__external_ref__startswith="DEMO-H")
+    assert decided.count() >= 10
+    for request in decided:
+        assert request.message_sent_at is not None, request.reference
+        last = request.history.order_by("-history_id").first()
+        assert (last.history_change_reason, last.history_user_id) == ("Customer message sent", request.rep_id)
+
+
+def test_seed_rulebook_history_names_the_policy_admin_and_the_reason(seeded):
+    for policy in Policy.objects.all():
+        created = policy.history.earliest("history_date")
+        assert (created.history_user.username, created.history_change_reason) == ("admin", "Demo data (seed_demo)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from unittest import mock
 
@@ -15,8 +15,8 @@ from requests.models import Escalation, ExceptionRequest, Status
 from requests.services import exception_request_file
 from requests.tasks import sla_check
 from tests.conftest import facts
+from tests.support import FILED
 
-FILED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 

@@ -3,7 +3,6 @@ of days routes the request again, with the change in its history."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,33 +14,21 @@ from requests.services import (
     FilingRefused,
     exception_request_answer,
     exception_request_ask,
-    exception_request_file,
 )
-from tests.conftest import facts
-
-FILED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-def at(minutes: int) -> datetime:
-    return FILED + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def pending(rep, policy):
-    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=FILED)
+from tests.support import at
 
 
 def test_two_rounds_keep_every_question_and_answer_in_order(client, pending, rep, manager_high, manager_low):
-    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Photo?", now=at(5))
-    exception_request_answer(request_id=pending.pk, rep=rep, answer="Attached.", now=at(10))
-    exception_request_ask(request_id=pending.pk, approver=manager_low, question="Which order?", now=at(15))
-    exception_request_answer(request_id=pending.pk, rep=rep, answer="Order 42.", now=at(20))
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Photo?", now=at(plus=5))
+    exception_request_answer(request_id=pending.pk, rep=rep, answer="Attached.", now=at(plus=10))
+    exception_request_ask(request_id=pending.pk, approver=manager_low, question="Which order?", now=at(plus=15))
+    exception_request_answer(request_id=pending.pk, rep=rep, answer="Order 42.", now=at(plus=20))
     thread = list(pending.thread.values_list("kind", "author__username", "text", "created_at"))
     assert thread == [
-        ("question", "manager_high", "Photo?", at(5)),
-        ("answer", "rep", "Attached.", at(10)),
-        ("question", "manager_low", "Which order?", at(15)),
-        ("answer", "rep", "Order 42.", at(20)),
+        ("question", "manager_high", "Photo?", at(plus=5)),
+        ("answer", "rep", "Attached.", at(plus=10)),
+        ("question", "manager_low", "Which order?", at(plus=15)),
+        ("answer", "rep", "Order 42.", at(plus=20)),
     ]
     client.force_login(manager_high)
     page = client.get(reverse("requests:detail", args=[pending.pk])).text
@@ -50,9 +37,9 @@ def test_two_rounds_keep_every_question_and_answer_in_order(client, pending, rep
 
 
 def test_a_corrected_amount_routes_the_request_again_with_the_change_in_history(pending, rep, manager_high, director):
-    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Really 300?", now=at(5))
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Really 300?", now=at(plus=5))
     answered = exception_request_answer(
-        request_id=pending.pk, rep=rep, answer="No: 2,000 with shipping.", amount=Decimal("2000"), now=at(30)
+        request_id=pending.pk, rep=rep, answer="No: 2,000 with shipping.", amount=Decimal("2000"), now=at(plus=30)
     )
     assert (answered.status, answered.amount, answered.beyond_all_tiers, answered.approval_level) == (
         Status.PENDING,
@@ -60,7 +47,7 @@ def test_a_corrected_amount_routes_the_request_again_with_the_change_in_history(
         True,
         2,
     )
-    assert answered.level_started_at == at(30) and answered.due_at == at(150)
+    assert answered.level_started_at == at(plus=30) and answered.due_at == at(plus=150)
     assert answered.routing_reasons[0].startswith("Routed again on")
     record = answered.history.latest()
     assert record.history_change_reason.startswith(
@@ -76,26 +63,26 @@ def test_a_corrected_amount_routes_the_request_again_with_the_change_in_history(
 
 
 def test_a_correction_within_the_same_level_keeps_the_paused_clock(pending, rep, manager_high):
-    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Days?", now=at(60))
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Days?", now=at(plus=60))
     answered = exception_request_answer(
-        request_id=pending.pk, rep=rep, answer="Three days.", business_days=3, now=at(90)
+        request_id=pending.pk, rep=rep, answer="Three days.", business_days=3, now=at(plus=90)
     )
-    assert (answered.approval_level, answered.business_days, answered.due_at) == (1, 3, at(150))
+    assert (answered.approval_level, answered.business_days, answered.due_at) == (1, 3, at(plus=150))
 
 
 def test_a_correction_routing_refuses_changes_nothing(pending, rep, manager_high, policy):
-    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Amount?", now=at(5))
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Amount?", now=at(plus=5))
     Policy.objects.filter(pk=policy.pk).update(active=False)
     before = pending.history.count()
-    with pytest.raises(FilingRefused):
-        exception_request_answer(request_id=pending.pk, rep=rep, answer="200", amount=Decimal("200"), now=at(10))
+    with pytest.raises(FilingRefused, match="The correction cannot be accepted"):
+        exception_request_answer(request_id=pending.pk, rep=rep, answer="200", amount=Decimal("200"), now=at(plus=10))
     pending.refresh_from_db()
     assert (pending.status, pending.amount, pending.history.count()) == (Status.WAITING_FOR_REP, Decimal("300"), before)
     assert not QuestionAnswer.objects.filter(kind="answer").exists()
 
 
 def test_the_rep_corrects_from_the_request_page(client, pending, rep, manager_high):
-    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Amount?", now=at(5))
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Amount?", now=at(plus=5))
     client.force_login(rep)
     page = client.get(reverse("requests:detail", args=[pending.pk])).text
     assert 'name="amount"' in page and "Correct the amount or the business days" in page

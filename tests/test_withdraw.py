@@ -4,7 +4,7 @@ stops, it is no earlier exception, the approvers are told; a concurrent decision
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,13 +28,7 @@ from requests.services import (
     exception_request_withdraw,
 )
 from tests.conftest import facts
-
-FILED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pending(rep, policy):
-    return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=FILED)
+from tests.support import FILED
 
 
 def test_withdrawn_request_leaves_the_queue_and_keeps_its_reason_in_history(pending, rep, manager_high):

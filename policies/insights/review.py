@@ -82,6 +82,8 @@ def policy_review_check(*, policy_id: int, now: datetime | None = None) -> FlagO
             policy=policy, cause=cause, reason=reason, request_ids=[pk for pk, _ in behind], raised_at=now
         )
         flag._history_user = system_user()
+        flag._change_reason = "Raised by the review check"
+        flag._change_reason = "Raised by the review check"
         try:
             with transaction.atomic():
                 flag.save()
@@ -120,6 +122,8 @@ def policy_review_resolve(*, flag_id: int, admin: AbstractBaseUser, resolution: 
         flag.resolution = resolution
         flag.resolution_note = note
         flag._history_user = admin
+        flag._change_reason = f"Resolved: {ReviewFlag.Resolution(resolution).label.lower()}"
+        flag._change_reason = f"Resolved: {ReviewFlag.Resolution(resolution).label.lower()}"
         flag.save()
         policy = Policy.objects.select_for_update().get(pk=flag.policy_id)
         policy.needs_review = False

@@ -30,6 +30,9 @@ def delegation_create(
         raise DelegationRefused(" ".join(errors))
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
+    delegation._change_reason = (
+        f"Out of office from {starts_on:%d %b %Y} to {ends_on:%d %b %Y}: {display_name(delegate)} stands in"
+    )
     delegation.save()
     if starts_on <= portal_today():
         notifications.stand_in_started(delegation)
@@ -49,7 +52,9 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
             )
         delegation._history_user = approver
         if delegation.starts_on >= today:
+            delegation._change_reason = "Out of office cancelled before it started"
             delegation.delete()
         else:
+            delegation._change_reason = "Out of office ended early"
             delegation.ends_on = today - timedelta(days=1)
             delegation.save()

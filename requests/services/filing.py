@@ -56,7 +56,7 @@ def customer_name_conflict(customer: Customer, name: str) -> str | None:
     )
 
 
-def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
+def customer_get_or_create(*, external_ref: str, name: str, created_by: AbstractBaseUser | None = None) -> Customer:
     """The customer of a reference, created when new. Race-free: of two filings that create the same new
     customer at once (in any spelling with the same key), one inserts and the other finds that row.
 
@@ -74,7 +74,10 @@ def customer_get_or_create(*, external_ref: str, name: str) -> Customer:
         try:
             # A savepoint: the loser of a race (unique ref_key) rolls back only this insert, not the filing.
             with transaction.atomic():
-                customer = Customer.objects.create(external_ref=external_ref, ref_key=key, name=name.strip())
+                customer = Customer(external_ref=external_ref, ref_key=key, name=name.strip())
+                customer._history_user = created_by
+                customer._change_reason = "New customer, named when a request was filed"
+                customer.save(force_insert=True)
         except IntegrityError:
             # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
             # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
@@ -130,7 +133,7 @@ def exception_request_file(
         policy = policy_with_rules(facts.policy_id)
         if policy is None:
             raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
-        customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name)
+        customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name, created_by=rep)
         # Lock the customer: two requests for the same customer filed at once must
         # see each other, or the one-time rule could be bypassed by a double click.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)

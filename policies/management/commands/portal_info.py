@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from policies.management.commands.seed_demo import DEMO_PASSWORD, USERS
+from policies.management.demo_data import DEMO_PASSWORD, USERS
 
 
 class Command(BaseCommand):
@@ -21,6 +21,6 @@ class Command(BaseCommand):
         )
         if settings.DEBUG:
             self.stdout.write(f"  demo logins (password for all: {DEMO_PASSWORD}):")
-            for username, first, last, group, _staff in USERS:
-                self.stdout.write(f"    {username:<9} {first} {last}, {group.lower()}")
+            for user in USERS:
+                self.stdout.write(f"    {user.username:<9} {user.first_name} {user.last_name}, {user.group.lower()}")
         self.stdout.write("  Ctrl-C stops the web server, the worker and beat.\n")
