@@ -1,7 +1,7 @@
 """Every writer leaves an audit trail: one history row per record it changes, saying who and why.
 
 The catalogue of writers (a new writer is added here first): filing, deciding, claiming, asking,
-answering, sending the customer message, withdrawing, an out-of-office created and ended, the SLA
+answering, sending the customer message, withdrawing, attaching and removing evidence, an out-of-office created and ended, the SLA
 sweep's reminder, escalation and top-level alert, the review check and its resolution, and seed_demo.
 Each case prepares a request or a policy, runs the writer once, and the test reads every history row
 the writer added, in every model that keeps history.
@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import models
 from simple_history.models import HistoricalChanges
@@ -26,8 +27,10 @@ from policies.insights.review import policy_review_check, policy_review_resolve
 from policies.models import Policy, ReviewFlag
 from requests.authority import portal_today
 from requests.escalation import sla_sweep
-from requests.models import Customer, Delegation, ExceptionRequest
+from requests.models import Attachment, Customer, Delegation, ExceptionRequest
 from requests.services import (
+    attachment_add,
+    attachment_remove,
     customer_message_save,
     delegation_create,
     delegation_end,
@@ -107,6 +110,25 @@ def _flagged(w: World) -> ReviewFlag:
     return policy_review_check(policy_id=w.policy.pk).flag
 
 
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _pdf(name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, PDF_BYTES, content_type="application/pdf")
+
+
+def _attached(w: World) -> Attachment:
+    w.attachment_storage  # noqa: B018  (the fixture: files under a temporary directory)
+    return attachment_add(request_id=w.pending.pk, user=w.rep, upload=_pdf("wrong.pdf"))
+
+
+def _removed(w: World, attachment: Attachment) -> Attachment:
+    pk = attachment.pk
+    attachment_remove(attachment_id=pk, user=w.rep)
+    attachment.pk = pk  # deleting cleared it; the history rows name the removed record by it
+    return attachment
+
+
 @dataclass(frozen=True)
 class Writer:
     name: str
@@ -138,6 +160,16 @@ WRITERS = [
         "withdraw",
         lambda w: w.pending,
         lambda w, request: exception_request_withdraw(request_id=request.pk, rep=w.rep, reason="Found the receipt"),
+    ),
+    Writer(
+        "attachment add",
+        lambda w: (w.attachment_storage, w.pending)[1],
+        lambda w, request: attachment_add(request_id=request.pk, user=w.rep, upload=_pdf("bank.pdf")),
+    ),
+    Writer(
+        "attachment remove",
+        _attached,
+        lambda w, attachment: _removed(w, attachment),
     ),
     Writer(
         "delegation create",

@@ -64,6 +64,7 @@ def attachment_add(
                 stored.append(attachment.thumbnail.name)
             attachment._history_user = user
             attachment._history_date = now
+            attachment._change_reason = f"Evidence attached to {request.reference}: {name}"
             attachment.save()
     except BaseException:
         # The transaction rolled back; the stored bytes must go with it.
@@ -89,6 +90,7 @@ def attachment_remove(*, attachment_id: int, user: AbstractBaseUser) -> str:
         paths = [attachment.file.name, attachment.thumbnail.name]
         name = attachment.name
         attachment._history_user = user
+        attachment._change_reason = f"Evidence removed from {request.reference}: {name}"
         attachment.delete()
         transaction.on_commit(lambda: [attachments.storage().delete(path) for path in paths if path])
     return name
