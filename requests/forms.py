@@ -139,7 +139,6 @@ class ExceptionRequestForm(forms.Form):
             Fieldset(
                 "Policy and customer",
                 "policy",
-                HTML('<div id="policy-help" class="mb-3"></div>'),
                 Row(Column(Field("sentiment"), css_class="col-md-6"), Column(Field("cause"), css_class="col-md-6")),
             ),
             Fieldset("What happened", "situation", "resolution_requested"),

@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, ExceptionTier, Policy, ProblemType
 from policies.routing import RequestFacts, RoutingDecision, money, route
@@ -321,11 +322,7 @@ def history_value(field, value) -> str:
     if field.choices:
         return str(dict(field.flatchoices).get(value, value))
     if isinstance(value, datetime):
-        return (
-            timezone.localtime(value).strftime("%d %b %Y, %H:%M")
-            if timezone.is_aware(value)
-            else f"{value:%d %b %Y, %H:%M}"
-        )
+        return formatting.local(value, formatting.TEXT_DATE_TIME)
     if field.is_relation:
         related = field.related_model._base_manager.filter(pk=value).first()
         if related is None:

@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.celery import enqueue_on_commit, task_named
 from exceptions_portal.people import display_name
 from policies.models import Policy
@@ -340,9 +341,7 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
         if not request.is_decided:
             raise ExceptionRequestError("There is no message to send until the request is decided.")
         if request.message_sent_at is not None:
-            raise ExceptionRequestError(
-                f"The message was already sent on {timezone.localtime(request.message_sent_at):%d %b %Y at %H:%M}."
-            )
+            raise ExceptionRequestError(f"The message was already sent on {_when(request.message_sent_at)}.")
         request.customer_message = text
         if send:
             request.message_sent_at = timezone.now()
@@ -353,7 +352,7 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
 
 
 def _when(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
+    return formatting.local(moment, formatting.TEXT_WHEN)
 
 
 def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:

@@ -17,11 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from exceptions_portal import roles
+from exceptions_portal import formatting, roles
 from exceptions_portal.people import display_name
 from policies import analysis
+from policies.models import Policy
 from policies.routing import money
-from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
 from requests import notifications as notices
 from requests.authority import approver_standing, portal_today
@@ -86,17 +86,13 @@ def request_new(request: HttpRequest) -> HttpResponse:
             elif filed.status == "granted":
                 messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
             else:
-                messages.info(
-                    request,
-                    f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
-                )
+                due = formatting.local(filed.due_at, formatting.TEXT_TIME_ON_DAY)
+                messages.info(request, f"{filed.reference} is pending: an approver will decide by {due}.")
             return redirect("requests:detail", pk=filed.pk)
-    policies = _policy_help()
     context = {
         "form": form,
         "active_nav": "new",
-        "policies": policies,
-        "tier_caps": _tier_caps(policies),
+        "tier_caps": _tier_caps(),
         "preview_fields": PreviewForm.ROUTING_FIELDS,
     }
     if form.errors:
@@ -104,8 +100,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     return render(request, "requests/new.html", context)
 
 
-def _tier_caps(policies: list) -> dict[str, list[dict]]:
-    """Each policy's tiers as the form's script shows them beside the amount and the days."""
+def _tier_caps() -> dict[str, list[dict]]:
+    """Each active policy's tiers as the form's script shows them beside the amount and the days."""
+    policies = Policy.objects.filter(active=True).prefetch_related("tiers")
     return {
         str(policy.pk): [
             {
@@ -162,10 +159,6 @@ def customer_hint(request: HttpRequest) -> HttpResponse:
 def _initial_from_query(request: HttpRequest) -> dict:
     policy = request.GET.get("policy", "")
     return {"policy": policy} if policy.isdigit() else {}
-
-
-def _policy_help() -> list:
-    return list(policies_with_rules().filter(active=True).order_by("name"))
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
