@@ -9,6 +9,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, LayoutObject, Row
 from crispy_forms.utils import TEMPLATE_PACK
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from exceptions_portal.people import display_name
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
+from policies.routing import money as format_money
 from requests.models import Cause, NotificationPreference, Status
 from requests.references import customer_ref_problem
 from requests.selectors import customer_for_reference
@@ -509,11 +511,22 @@ class PreferenceForm(forms.Form):
 
 class EmailDecisionForm(DecisionForm):
     """The confirm page of an email link: the portal's decision (a justification is required as there), and the
-    password above the step-up amount."""
+    password when approving above the step-up amount (``step_up``)."""
 
     password = forms.CharField(
         label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), required=False
     )
+
+    def __init__(self, *args, step_up: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = f"To approve above {format_money(settings.EMAIL_DECISION_STEP_UP_AMOUNT)}."
+        self.helper = _form_helper(
+            InlineRadios("decision"),
+            "note",
+            "alternative",
+            *(["password"] if step_up else []),
+            StrictButton("Record decision", type="submit", css_class="btn-primary btn-lg w-100"),
+        )
 
 
 class AllRequestsForm(forms.Form):

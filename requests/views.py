@@ -583,9 +583,11 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
         )
     action = request.GET.get("action", "")
     initial = {"decision": action} if action in decision_links.ACTIONS else {}
-    form = EmailDecisionForm(request.POST if request.method == "POST" and not problem else None, initial=initial)
     req = check.request
     step_up = req is not None and decision_links.needs_password(req)
+    form = EmailDecisionForm(
+        request.POST if request.method == "POST" and not problem else None, initial=initial, step_up=step_up
+    )
     if request.method == "POST" and not problem and form.is_valid():
         approve = form.cleaned_data["decision"] == "approve"
         failures_key = f"email-decision-password-failures:{approver.pk}"
@@ -621,8 +623,6 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
         "problem": problem,
         "req": req,
         "form": form,
-        "step_up": step_up,
-        "step_up_amount": settings.EMAIL_DECISION_STEP_UP_AMOUNT,
         "authority": notices._authority_for(approver, req) if req is not None and approver else None,
         "approver": approver,
     }
