@@ -20,10 +20,10 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from exceptions_portal import formatting
 from exceptions_portal.history import history_user_name, history_value
 
 APPEND_ONLY_MESSAGE = (
@@ -89,7 +89,7 @@ class AppendOnlyHistoryAdmin(SimpleHistoryAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"{opts.verbose_name.capitalize()} “{instance}” as it stood on "
-            f"{timezone.localtime(record.history_date):%d %b %Y, %H:%M}",
+            f"{formatting.local(record.history_date, formatting.TEXT_DATE_TIME)}",
             "opts": opts,
             "original": instance,
             "record": record,

@@ -1,9 +1,18 @@
-"""How the portal writes amounts of money and durations, wherever they are shown (pages, CSV, history)."""
+"""How the portal writes amounts of money, durations and moments, wherever they are shown (pages, emails,
+CSV, history).
+
+Moments have named date formats, in one place. Templates name them, ``{{ req.filed_at|date:"DATE_TIME" }}``:
+settings.FORMAT_MODULE_PATH points Django at exceptions_portal/formats/en/formats.py, which holds these names.
+Python writes them with :func:`local`. The syntax is Django's ``date`` filter's, so a page and a message
+written in Python read the same.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+
+from django.utils import dateformat, timezone
 
 
 def money(amount: Decimal) -> str:
@@ -27,3 +36,27 @@ def format_duration(value: timedelta | None) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+# Pages and emails.
+DATE = "j M Y"  # 7 Dec 2026
+DATE_TIME = "j M Y, H:i"  # 7 Dec 2026, 14:05
+DAY_TIME = "j M, H:i"  # 7 Dec, 14:05: deadlines and escalations, days away at most
+WEEKDAY_DAY_TIME = "D j M, H:i"  # Mon 7 Dec, 14:05
+WEEKDAY_DAY_TIME_ZONE = "D j M, H:i T"  # Mon 7 Dec, 14:05 GMT: an email read in another time zone
+WEEKDAY_DATE_TIME = "D j M Y, H:i"  # Mon 7 Dec 2026, 14:05
+LONG_DAY_TIME = "l j F, H:i"  # Monday 7 December, 14:05: the open request's deadline
+LONG_DATE_TIME = "l j F Y, H:i"  # Monday 7 December 2026, 14:05: when it was decided
+
+# Inside sentences written in Python (refusals, flashes, history values): the day with two digits.
+TEXT_DATE = "d M Y"  # 07 Dec 2026
+TEXT_DATE_TIME = "d M Y, H:i"  # 07 Dec 2026, 14:05
+TEXT_WHEN = r"d M Y \a\t H:i"  # 07 Dec 2026 at 14:05
+TEXT_TIME_ON_DAY = r"H:i \o\n d M"  # 14:05 on 07 Dec
+
+
+def local(moment: date | datetime, fmt: str) -> str:
+    """``moment`` in the named format (``formatting.DATE_TIME``), an aware one in the current time zone."""
+    if isinstance(moment, datetime) and timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return dateformat.format(moment, fmt)

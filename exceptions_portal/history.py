@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
-from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.formatting import money
 from exceptions_portal.people import display_name
 
@@ -27,11 +27,7 @@ def history_value(field: models.Field, value: object) -> str:
     if field.choices:
         return str(dict(field.flatchoices).get(value, value))
     if isinstance(value, datetime):
-        return (
-            timezone.localtime(value).strftime("%d %b %Y, %H:%M")
-            if timezone.is_aware(value)
-            else f"{value:%d %b %Y, %H:%M}"
-        )
+        return formatting.local(value, formatting.TEXT_DATE_TIME)
     if field.is_relation:
         related = field.related_model._base_manager.filter(pk=value).first()
         if related is None:

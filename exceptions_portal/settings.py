@@ -170,6 +170,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
 USE_I18N = True
+# The portal's named date formats (|date:"DATE_TIME"): exceptions_portal/formatting.py.
+FORMAT_MODULE_PATH = ["exceptions_portal.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -31,7 +31,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
-from exceptions_portal import roles
+from exceptions_portal import formatting, roles
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel
 from policies.routing import money, within_authority
@@ -124,7 +124,8 @@ def delegation_period_errors(*, starts_on: date, ends_on: date, today: date, max
     if ends_on < starts_on:
         errors.append("The last day must be on or after the first day.")
     if starts_on < today:
-        errors.append(f"An out-of-office cannot start in the past: the first day is {today:%d %b %Y} at the earliest.")
+        first_day = formatting.local(today, formatting.TEXT_DATE)
+        errors.append(f"An out-of-office cannot start in the past: the first day is {first_day} at the earliest.")
     elif ends_on >= starts_on and (ends_on - starts_on).days + 1 > max_days:
         errors.append(
             f"An out-of-office lasts at most {max_days} days: {(ends_on - starts_on).days + 1} days were asked for."

@@ -20,8 +20,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.urls import reverse
-from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 from requests.models import ExceptionRequest, Status
 
@@ -62,7 +62,7 @@ class LinkCheck:
 
 
 def _when(moment) -> str:
-    return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
+    return formatting.local(moment, formatting.TEXT_WHEN)
 
 
 def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCheck:

@@ -4,17 +4,22 @@ import uuid
 from decimal import Decimal
 from zoneinfo import available_timezones
 
+from crispy_forms.bootstrap import InlineRadios, StrictButton
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
+from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, LayoutObject, Row
+from crispy_forms.utils import TEMPLATE_PACK
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.html import format_html
 
 from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
 from exceptions_portal.people import display_name
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
+from policies.routing import money as format_money
 from requests.models import Cause, NotificationPreference, Status
 from requests.references import customer_ref_problem
 from requests.selectors import customer_for_reference
@@ -139,7 +144,6 @@ class ExceptionRequestForm(forms.Form):
             Fieldset(
                 "Policy and customer",
                 "policy",
-                HTML('<div id="policy-help" class="mb-3"></div>'),
                 Row(Column(Field("sentiment"), css_class="col-md-6"), Column(Field("cause"), css_class="col-md-6")),
             ),
             Fieldset("What happened", "situation", "resolution_requested"),
@@ -281,17 +285,66 @@ class PreviewForm(ExceptionRequestForm):
         return f"choose one of the listed values for {str(self.fields[name].label or name).lower()}"
 
 
+class Fold(LayoutObject):
+    """Fields folded in a <details> under ``summary``, open when one of them was refused (so that its error is seen)."""
+
+    def __init__(self, summary: str, *fields) -> None:
+        self.summary = summary
+        self.fields = list(fields)
+
+    def render(self, form, context, template_pack=TEMPLATE_PACK, **kwargs) -> str:
+        refused = any(form[pointer.name].errors for pointer in self.get_field_names())
+        inner = self.get_rendered_fields(form, context, template_pack, **kwargs)
+        return format_html(
+            '<details class="mb-2"{}><summary class="small">{}</summary>{}</details>',
+            " open" if refused else "",
+            self.summary,
+            inner,
+        )
+
+
+def _form_helper(*fields, label_class: str = "") -> FormHelper:
+    """A layout for a form on the request page: the page writes the <form> tag (its action names the request);
+    the fields, their labels, help and limits come from the Form class."""
+    helper = FormHelper()
+    helper.form_tag = False
+    helper.disable_csrf = True  # the page's <form> carries the token
+    helper.label_class = label_class
+    helper.layout = Layout(*fields)
+    return helper
+
+
 class CustomerMessageForm(forms.Form):
     text = forms.CharField(label="Message to the customer", widget=forms.Textarea(attrs={"rows": 14}), max_length=8000)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The card's heading already says it: the label is for screen readers.
+        self.helper = _form_helper(
+            "text",
+            StrictButton("Save draft", type="submit", name="save", css_class="btn-outline-secondary"),
+            StrictButton("Mark as sent", type="submit", name="send", css_class="btn-primary"),
+            label_class="visually-hidden",
+        )
+
+
+class DecisionRadios(forms.RadioSelect):
+    """The options named by their value (#decision-approve, #decision-deny), as links and browser tests find them."""
+
+    def id_for_label(self, id_: str, index: str | None = None) -> str:
+        if index is None or not id_:
+            return super().id_for_label(id_, index)
+        return f"decision-{self.choices[int(index)][0]}"
+
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=DecisionRadios)
     note = forms.CharField(
         label="Justification",
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
-        help_text="Why you decide this way. The rep sees it; a denial's reason reaches the customer.",
+        help_text="The rep sees it. If you deny, this reason reaches the customer in the drafted message: "
+        "write it for them.",
     )
     alternative = forms.CharField(
         label="Alternative offered to the customer",
@@ -301,6 +354,20 @@ class DecisionForm(forms.Form):
         help_text="Required for a denial.",
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _form_helper(
+            # Bound only when the page comes back refused (crispy's context names it is_bound).
+            HTML(
+                '{% if is_bound %}<p class="small text-danger" role="status">'
+                "Nothing was decided; what you typed is kept below.</p>{% endif %}"
+            ),
+            InlineRadios("decision"),
+            "note",
+            "alternative",
+            StrictButton("Record decision", type="submit", css_class="btn-primary"),
+        )
+
     def clean(self) -> dict:
         cleaned = super().clean()
         if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
@@ -309,17 +376,44 @@ class DecisionForm(forms.Form):
 
 
 class AskForm(forms.Form):
-    question = forms.CharField(label="Question for the rep", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    question = forms.CharField(
+        label="Or ask the rep for more information",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        error_messages={"required": "Write the question for the rep."},
+        help_text="The SLA clock is paused until the rep answers.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _form_helper(
+            "question", StrictButton("Ask the rep", type="submit", css_class="btn-outline-secondary")
+        )
 
 
 class WithdrawForm(forms.Form):
     reason = forms.CharField(
-        label="Why you withdraw it", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, strip=True
+        label="Why you withdraw it",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        strip=True,
+        error_messages={"required": "Give the reason for withdrawing."},
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _form_helper(
+            "reason", StrictButton("Withdraw request", type="submit", css_class="btn-outline-danger btn-sm")
+        )
 
 
 class AnswerForm(forms.Form):
-    answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    answer = forms.CharField(
+        label="Your answer",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        error_messages={"required": "Write your answer."},
+    )
     # When asked, the rep may correct these with the answer: the request is routed again.
     amount = forms.DecimalField(
         label="Money amount",
@@ -330,6 +424,21 @@ class AnswerForm(forms.Form):
         required=False,
     )
     business_days = forms.IntegerField(label="Business days affected", min_value=0, max_value=365, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _form_helper(
+            "answer",
+            Fold(
+                "Correct the amount or the business days (the request is routed again)",
+                Row(
+                    Column(Field("amount", inputmode="decimal"), css_class="col-6"),
+                    Column("business_days", css_class="col-6"),
+                    css_class="g-2 mt-1",
+                ),
+            ),
+            StrictButton("Send answer", type="submit", css_class="btn-primary btn-sm"),
+        )
 
 
 class QueueFilterForm(forms.Form):
@@ -400,26 +509,24 @@ class PreferenceForm(forms.Form):
         self.fields["time_zone"].widget.attrs["class"] = "form-select"
 
 
-class EmailDecisionForm(forms.Form):
-    """The confirm page of an email link: a justification is required as in the portal."""
+class EmailDecisionForm(DecisionForm):
+    """The confirm page of an email link: the portal's decision (a justification is required as there), and the
+    password when approving above the step-up amount (``step_up``)."""
 
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")], widget=forms.RadioSelect)
-    note = forms.CharField(label="Justification", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    alternative = forms.CharField(
-        label="Alternative offered to the customer",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=2000,
-        required=False,
-    )
     password = forms.CharField(
         label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), required=False
     )
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if cleaned.get("decision") == "deny" and not (cleaned.get("alternative") or "").strip():
-            self.add_error("alternative", "A denial needs the alternative offered to the customer.")
-        return cleaned
+    def __init__(self, *args, step_up: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = f"To approve above {format_money(settings.EMAIL_DECISION_STEP_UP_AMOUNT)}."
+        self.helper = _form_helper(
+            InlineRadios("decision"),
+            "note",
+            "alternative",
+            *(["password"] if step_up else []),
+            StrictButton("Record decision", type="submit", css_class="btn-primary btn-lg w-100"),
+        )
 
 
 class AllRequestsForm(forms.Form):

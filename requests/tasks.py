@@ -6,15 +6,11 @@ tasks by these names, so moving a task must keep its name. Tasks import services
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from requests import notifications
 from requests.escalation import sla_sweep, sla_sweep_and_look_ahead
 from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due, webhook_delivery_send
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="requests.tasks.enforce_sla", acks_late=True, soft_time_limit=240, time_limit=300)

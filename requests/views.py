@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,16 +12,17 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from exceptions_portal import roles
+from exceptions_portal import formatting, roles
 from exceptions_portal.people import display_name
+from policies.models import Policy
 from policies.routing import money
-from policies.selectors import policies_with_rules
 from requests import decision_links, selectors, services, sla
 from requests import notifications as notices
 from requests.authority import approver_standing, portal_today
@@ -85,17 +87,13 @@ def request_new(request: HttpRequest) -> HttpResponse:
             elif filed.status == "granted":
                 messages.success(request, f"{filed.reference} granted: you may give the customer this exception now.")
             else:
-                messages.info(
-                    request,
-                    f"{filed.reference} is pending: an approver will decide by {timezone.localtime(filed.due_at):%H:%M on %d %b}.",
-                )
+                due = formatting.local(filed.due_at, formatting.TEXT_TIME_ON_DAY)
+                messages.info(request, f"{filed.reference} is pending: an approver will decide by {due}.")
             return redirect("requests:detail", pk=filed.pk)
-    policies = _policy_help()
     context = {
         "form": form,
         "active_nav": "new",
-        "policies": policies,
-        "tier_caps": _tier_caps(policies),
+        "tier_caps": _tier_caps(),
         "preview_fields": PreviewForm.ROUTING_FIELDS,
     }
     if form.errors:
@@ -103,8 +101,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     return render(request, "requests/new.html", context)
 
 
-def _tier_caps(policies: list) -> dict[str, list[dict]]:
-    """Each policy's tiers as the form's script shows them beside the amount and the days."""
+def _tier_caps() -> dict[str, list[dict]]:
+    """Each active policy's tiers as the form's script shows them beside the amount and the days."""
+    policies = Policy.objects.filter(active=True).prefetch_related("tiers")
     return {
         str(policy.pk): [
             {
@@ -129,7 +128,7 @@ def _error_summary(form) -> list[dict]:
                 summary.append({"id": "", "label": "", "error": error})
             else:
                 # A radio group has no id of its own: the link goes to its first option.
-                target = form[name].id_for_label or f"{form[name].auto_id}_0"
+                target = form[name].id_for_label or form[name].subwidgets[0].id_for_label
                 summary.append(
                     {"id": target, "label": field.label or name.replace("_", " ").capitalize(), "error": error}
                 )
@@ -161,10 +160,6 @@ def customer_hint(request: HttpRequest) -> HttpResponse:
 def _initial_from_query(request: HttpRequest) -> dict:
     policy = request.GET.get("policy", "")
     return {"policy": policy} if policy.isdigit() else {}
-
-
-def _policy_help() -> list:
-    return list(policies_with_rules().filter(active=True).order_by("name"))
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)
@@ -217,9 +212,31 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
-    draft = request.session.pop(_draft_key(pk), None)
     # Opening a request reads its notifications (a GET writing only the reader's own read marks).
     notices.notifications_mark_read(user=request.user, request_id=exception_request.pk)
+    return _detail_page(request, exception_request)
+
+
+# What a refused form on the request page says first, above its reasons.
+REFUSED_HEADINGS = {
+    "decision_form": "Nothing was decided",
+    "ask_form": "The question was not sent",
+    "answer_form": "Nothing was sent",
+    "withdraw_form": "Nothing was withdrawn",
+    "message_form": "The message was not saved",
+}
+
+
+def _detail_page(
+    request: HttpRequest,
+    exception_request: ExceptionRequest,
+    *,
+    refused: tuple[str, Form] | None = None,
+    refusal: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The request page. After a refused POST, that form comes back bound (what was typed stays, with why it was
+    refused, the service's ``refusal`` first) in place of a blank one."""
     earlier = selectors.customer_exceptions(customer_id=exception_request.customer_id, exclude_pk=exception_request.pk)
     context = {
         "req": exception_request,
@@ -234,8 +251,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "now": timezone.now(),
         "is_filing_rep": exception_request.rep_id == request.user.pk,
         "thread": exception_request.thread.select_related("author"),
-        "decision_form": DecisionForm(initial=draft or {}),
-        "decision_refused": draft is not None,
+        "decision_form": DecisionForm(),
+        "ask_form": AskForm(),
+        "withdraw_form": WithdrawForm(),
+        "answer_form": AnswerForm(
+            initial={"amount": exception_request.amount, "business_days": exception_request.business_days}
+        ),
         "can_withdraw": exception_request.rep_id == request.user.pk
         and exception_request.status in WITHDRAWABLE_STATUSES,
     }
@@ -244,23 +265,52 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if context["is_filing_rep"] and exception_request.is_decided and not exception_request.message_sent_at:
         context["message_form"] = CustomerMessageForm(initial={"text": exception_request.customer_message})
     context.update(selectors.decision_context(user=request.user, exception_request=exception_request))
-    return render(request, "requests/detail.html", context)
+    if refused is not None:
+        name, form = refused
+        context[name] = form
+        context["refused_heading"] = REFUSED_HEADINGS[name]
+        context["error_summary"] = ([{"id": "", "label": "", "error": refusal}] if refusal else []) + _error_summary(
+            form
+        )
+    return render(request, "requests/detail.html", context, status=status)
+
+
+def _act_on_form(
+    request: HttpRequest,
+    pk: int,
+    name: str,
+    form: Form,
+    action: Callable[[dict], object],
+    success: str | Callable[[Any], str],
+    *,
+    then: str = "",
+) -> HttpResponse:
+    """A form on the request page through its service. Done: a message and a redirect (POST/redirect/GET).
+    Refused, by the form (400) or by a rule (409): the request page again, with the form as it was typed."""
+    if form.is_valid():
+        try:
+            done = action(form.cleaned_data)
+        except services.ExceptionRequestError as error:
+            refusal, status = str(error), 409
+        else:
+            messages.success(request, success if isinstance(success, str) else success(done))
+            return redirect(then or reverse("requests:detail", args=[pk]))
+    else:
+        refusal, status = "", 400
+    exception_request = selectors.get_request_for_user(user=request.user, pk=pk)
+    return _detail_page(request, exception_request, refused=(name, form), refusal=refusal, status=status)
 
 
 @require_POST
 def request_message(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
-    form = CustomerMessageForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
-        return redirect("requests:detail", pk=pk)
     send = "send" in request.POST
-    return _act_on_request(
+    return _act_on_form(
         request,
         pk,
-        lambda: services.customer_message_save(
-            request_id=pk, rep=request.user, text=form.cleaned_data["text"], send=send
-        ),
+        "message_form",
+        CustomerMessageForm(request.POST),
+        lambda data: services.customer_message_save(request_id=pk, rep=request.user, text=data["text"], send=send),
         "Message marked as sent." if send else "Draft saved.",
     )
 
@@ -382,40 +432,24 @@ def _refuse_to_outsider(request: HttpRequest, pk: int) -> None:
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    """A refused decision lands back on the request with the reason and with what was typed (a denial
-    without its alternative keeps the justification): the draft waits in the session for that page."""
+    """A refused decision (a denial without its alternative, above authority, already decided) shows the request
+    again with the reason and with what was typed; a decision made goes back to the queue."""
     _refuse_to_outsider(request, pk)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else ""
-            for error in errors:
-                messages.error(request, f"{label}: {error}" if label else error)
-        return _back_with_draft(request, pk)
-    try:
-        decided = services.exception_request_decide(
+    return _act_on_form(
+        request,
+        pk,
+        "decision_form",
+        DecisionForm(request.POST),
+        lambda data: services.exception_request_decide(
             request_id=pk,
             approver=request.user,
-            approve=form.cleaned_data["decision"] == "approve",
-            note=form.cleaned_data["note"],
-            alternative=form.cleaned_data["alternative"],
-        )
-    except services.ExceptionRequestError as error:
-        messages.error(request, str(error))
-        return _back_with_draft(request, pk)
-    messages.success(request, f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.")
-    return redirect("requests:queue")
-
-
-def _draft_key(pk: int) -> str:
-    return f"decision-draft-{pk}"
-
-
-def _back_with_draft(request: HttpRequest, pk: int) -> HttpResponse:
-    request.session[_draft_key(pk)] = {
-        name: request.POST.get(name, "")[:2000] for name in ("decision", "note", "alternative")
-    }
-    return redirect("requests:detail", pk=pk)
+            approve=data["decision"] == "approve",
+            note=data["note"],
+            alternative=data["alternative"],
+        ),
+        lambda decided: f"{decided.reference} {decided.get_status_display().lower()}. The rep was notified.",
+        then=reverse("requests:queue"),
+    )
 
 
 @permission_required(roles.DECIDE_PERMISSION, raise_exception=True)
@@ -435,16 +469,12 @@ def request_claim(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
-    form = AskForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Write the question for the rep (at most 2,000 characters).")
-        return redirect("requests:detail", pk=pk)
-    return _act_on_request(
+    return _act_on_form(
         request,
         pk,
-        lambda: services.exception_request_ask(
-            request_id=pk, approver=request.user, question=form.cleaned_data["question"]
-        ),
+        "ask_form",
+        AskForm(request.POST),
+        lambda data: services.exception_request_ask(request_id=pk, approver=request.user, question=data["question"]),
         "Question sent. The SLA clock is paused until the rep answers.",
     )
 
@@ -452,16 +482,12 @@ def request_ask(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
-    form = WithdrawForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give the reason for withdrawing (at most 2,000 characters). Nothing was changed.")
-        return redirect("requests:detail", pk=pk)
-    return _act_on_request(
+    return _act_on_form(
         request,
         pk,
-        lambda: services.exception_request_withdraw(
-            request_id=pk, rep=request.user, reason=form.cleaned_data["reason"]
-        ),
+        "withdraw_form",
+        WithdrawForm(request.POST),
+        lambda data: services.exception_request_withdraw(request_id=pk, rep=request.user, reason=data["reason"]),
         "Withdrawn: it left the approvers' queue, and they were told.",
     )
 
@@ -469,23 +495,17 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_answer(request: HttpRequest, pk: int) -> HttpResponse:
     _refuse_to_outsider(request, pk)
-    form = AnswerForm(request.POST)
-    if not form.is_valid():
-        messages.error(
-            request,
-            "Write your answer (at most 2,000 characters); a corrected amount or number of days must be a "
-            "number from 0 (days: up to 365). Nothing was sent.",
-        )
-        return redirect("requests:detail", pk=pk)
-    return _act_on_request(
+    return _act_on_form(
         request,
         pk,
-        lambda: services.exception_request_answer(
+        "answer_form",
+        AnswerForm(request.POST),
+        lambda data: services.exception_request_answer(
             request_id=pk,
             rep=request.user,
-            answer=form.cleaned_data["answer"],
-            amount=form.cleaned_data["amount"],
-            business_days=form.cleaned_data["business_days"],
+            answer=data["answer"],
+            amount=data["amount"],
+            business_days=data["business_days"],
         ),
         "Answer sent: the request is back in the approver's queue.",
     )
@@ -562,9 +582,11 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
         )
     action = request.GET.get("action", "")
     initial = {"decision": action} if action in decision_links.ACTIONS else {}
-    form = EmailDecisionForm(request.POST if request.method == "POST" and not problem else None, initial=initial)
     req = check.request
     step_up = req is not None and decision_links.needs_password(req)
+    form = EmailDecisionForm(
+        request.POST if request.method == "POST" and not problem else None, initial=initial, step_up=step_up
+    )
     if request.method == "POST" and not problem and form.is_valid():
         approve = form.cleaned_data["decision"] == "approve"
         failures_key = f"email-decision-password-failures:{approver.pk}"
@@ -600,8 +622,6 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
         "problem": problem,
         "req": req,
         "form": form,
-        "step_up": step_up,
-        "step_up_amount": settings.EMAIL_DECISION_STEP_UP_AMOUNT,
         "authority": notices._authority_for(approver, req) if req is not None and approver else None,
         "approver": approver,
     }

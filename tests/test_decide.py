@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import ApproverLevel
+from requests.forms import AnswerForm, AskForm, DecisionForm, WithdrawForm
 from requests.models import Delegation, ExceptionRequest, Notification, Status
 from requests.services import (
     AboveAuthority,
@@ -209,11 +211,11 @@ def test_approver_decides_from_the_request_page(client, pending, manager_high):
 
 def test_refused_decision_shows_the_reason_and_changes_nothing(client, pending, manager_low):
     client.force_login(manager_low)
-    response = client.post(
-        reverse("requests:decide", args=[pending.pk]), {"decision": "approve", "note": "Fine"}, follow=True
-    )
+    response = client.post(reverse("requests:decide", args=[pending.pk]), {"decision": "approve", "note": "Fine"})
+    # The request page again (no redirect), the rule's reason in the error summary, the note as typed.
+    assert response.status_code == 409
     assert "above your money authority" in response.text
-    assert ">Fine</textarea>" in response.text
+    assert "Fine</textarea>" in response.text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
@@ -230,9 +232,10 @@ def test_refused_decision_shows_the_reason_and_changes_nothing(client, pending, 
 def test_bad_decision_input_changes_nothing(client, pending, manager_high, data):
     client.force_login(manager_high)
     response = client.post(reverse("requests:decide", args=[pending.pk]), data)
-    assert response.status_code == 302
     # The request page again, with what was typed and why nothing was decided.
-    assert "Nothing was decided; what you typed is kept below." in client.get(response.url).text
+    assert response.status_code == 400
+    assert "Nothing was decided; what you typed is kept below." in response.text
+    assert 'id="error-summary"' in response.text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
 
@@ -356,8 +359,36 @@ def test_a_denial_without_alternative_keeps_the_justification(client, pending, m
         reverse("requests:decide", args=[pending.pk]), {"decision": "deny", "note": "Too late"}, follow=True
     )
     assert "A denial needs the alternative offered to the customer." in response.text
-    assert ">Too late</textarea>" in response.text
-    assert 'value="deny" checked' in response.text
+    assert "Too late</textarea>" in response.text
+    assert re.search(r'<input[^>]*value="deny"[^>]*\bchecked\b', response.text)
+    assert not re.search(r'<input[^>]*value="approve"[^>]*\bchecked\b', response.text)
+    # The summary's link goes to the refused field.
+    assert 'href="#id_alternative"' in response.text
     assert "If you deny, this reason reaches the customer" in response.text
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
+
+
+# --- the request page's forms come from their Form classes ---------------------------------------------------
+
+
+def field_tag(page: str, name: str) -> str:
+    found = re.search(rf'<(?:textarea|input)[^>]*\bname="{name}"[^>]*>', page)
+    assert found, f"no field named {name}"
+    return found.group(0)
+
+
+def test_the_request_pages_forms_carry_the_limits_of_their_form_classes(client, pending, rep, manager_high):
+    client.force_login(manager_high)
+    page = client.get(reverse("requests:detail", args=[pending.pk])).content.decode()
+    for form, name in ((DecisionForm, "note"), (DecisionForm, "alternative"), (AskForm, "question")):
+        assert f'maxlength="{form.base_fields[name].max_length}"' in field_tag(page, name), name
+    assert "Why you decide" not in page and DecisionForm.base_fields["note"].help_text in page
+    exception_request_ask(request_id=pending.pk, approver=manager_high, question="Receipt?")
+    client.force_login(rep)
+    page = client.get(reverse("requests:detail", args=[pending.pk])).content.decode()
+    for form, name in ((AnswerForm, "answer"), (WithdrawForm, "reason")):
+        assert f'maxlength="{form.base_fields[name].max_length}"' in field_tag(page, name), name
+        assert f'for="id_{name}"' in page and form.base_fields[name].label in page
+    # The correction is offered from the request as filed.
+    assert 'value="300.00"' in field_tag(page, "amount")

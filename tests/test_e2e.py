@@ -555,7 +555,9 @@ def test_newcomers_first_hour(portal, celery_worker_and_beat, people, screenshot
     manager1.check("#decision-approve")
     manager1.fill("#id_note", "Our production error; a full refund keeps the clinic.")
     submit(manager1, manager1.get_by_role("button", name="Record decision"))
-    assert manager1.url.endswith(f"/requests/{pending_pk}/")
+    # Refused: the request page again (the POST's answer, no redirect), the note as typed.
+    assert manager1.url.endswith(f"/requests/{pending_pk}/decide/")
+    expect(manager1.locator("#id_note")).to_have_value("Our production error; a full refund keeps the clinic.")
     expect(manager1.locator("main .alert-danger")).to_contain_text(
         "The amount 1,200.00 is above your money authority of 250.00 for “Custom-work refund”"
     )

@@ -54,7 +54,7 @@ def test_get_shows_the_facts_routing_and_authority_and_changes_nothing(client, p
         assert fact in text
     assert "Why it was routed this way" in text and pending.routing_reasons[0] in text
     assert "Your money authority here: <strong>2,500.00</strong>" in text
-    assert re.search(r'<input type="radio" name="decision" value="approve"[^>]* checked>', text)
+    assert re.search(r'<input[^>]*name="decision" value="approve"[^>]* checked>', text)
     assert "Approved from email" not in text and 'id="id_password"' not in text
     assert snapshot(pending) == before
 
@@ -83,7 +83,7 @@ def test_justification_is_required_and_typed_text_is_kept(client, pending, manag
     response = client.post(link(manager_high, pending, "deny"), {"decision": "deny", "note": "Too late"})
     text = response.content.decode()
     assert response.status_code == 200 and "A denial needs the alternative" in text
-    assert ">Too late</textarea>" in text
+    assert "Too late</textarea>" in text
     assert snapshot(pending) == before
 
 

@@ -9,7 +9,8 @@ Each request is sent with real parameters (an existing pending request, policy, 
 tests/urlwalk.py) and an empty POST body, so a status tells whether the person got in, not what a
 valid form would do. Codes: 200 the page; 302 a redirect (to the login page for anonymous and
 inactive people and for non-staff in admin; after a POST, the usual redirect); 400 a refused
-input; 403 no permission; 404 not found or not theirs to see; 405 wrong method.
+input (a form on the request page comes back with its errors); 403 no permission; 404 not found
+or not theirs to see; 405 wrong method.
 
 Roles: anon (not logged in), inact (an inactive rep), nogrp (logged in, no group), rep, repR (rep
 with a tier-2 right), ap1 (approver at level 1 of the policy), ap2 (level 2), stand (an approver
@@ -326,17 +327,17 @@ requests:customer                                        POST   302   302   405 
 requests:detail                                          GET    302   302   404   200   404   200   404   200   200   200
 requests:detail                                          POST   302   302   405   405   405   405   405   405   405   405
 requests:message                                         GET    302   302   405   405   405   405   405   405   405   405
-requests:message                                         POST   302   302   404   302   404   404   404   404   302   302
+requests:message                                         POST   302   302   404   400   404   404   404   404   400   400
 requests:decide                                          GET    302   302   403   403   403   405   405   405   403   405
-requests:decide                                          POST   302   302   403   403   403   302   404   302   403   302
+requests:decide                                          POST   302   302   403   403   403   400   404   400   403   400
 requests:claim                                           GET    302   302   403   403   403   405   405   405   403   405
 requests:claim                                           POST   302   302   403   403   403   302   404   302   403   302
 requests:ask                                             GET    302   302   403   403   403   405   405   405   403   405
-requests:ask                                             POST   302   302   403   403   403   302   404   302   403   302
+requests:ask                                             POST   302   302   403   403   403   400   404   400   403   400
 requests:answer                                          GET    302   302   405   405   405   405   405   405   405   405
-requests:answer                                          POST   302   302   404   302   404   404   404   404   302   302
+requests:answer                                          POST   302   302   404   400   404   404   404   404   400   400
 requests:withdraw                                        GET    302   302   405   405   405   405   405   405   405   405
-requests:withdraw                                        POST   302   302   404   302   404   302   404   302   302   302
+requests:withdraw                                        POST   302   302   404   400   404   400   404   400   400   400
 requests:attach                                          GET    302   302   405   405   405   405   405   405   405   405
 requests:attach                                          POST   302   302   404   302   404   302   404   302   302   302
 requests:attachment                                      GET    302   302   404   404   404   404   404   404   404   404

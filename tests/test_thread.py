@@ -89,5 +89,6 @@ def test_the_rep_corrects_from_the_request_page(client, pending, rep, manager_hi
     client.post(reverse("requests:answer", args=[pending.pk]), {"answer": "200 in fact", "amount": "200.00"})
     pending.refresh_from_db()
     assert (pending.status, pending.amount) == (Status.PENDING, Decimal("200"))
-    bad = client.post(reverse("requests:answer", args=[pending.pk]), {"answer": "x", "amount": "-5"}, follow=True).text
-    assert "Nothing was sent." in bad
+    bad = client.post(reverse("requests:answer", args=[pending.pk]), {"answer": "x", "amount": "-5"})
+    assert bad.status_code == 400
+    assert "Nothing was sent: 1 thing to fix" in bad.text and "greater than or equal to 0" in bad.text

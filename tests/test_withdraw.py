@@ -182,3 +182,14 @@ def test_withdrawal_and_decision_at_once_one_wins(rep, policy, manager_high):
     loser = outcomes["withdraw" if winner == "decide" else "decide"]
     assert isinstance(loser, NotWithdrawable if winner == "decide" else AlreadyDecided)
     assert ExceptionRequest.objects.count() == 1
+
+
+def test_a_refused_withdrawal_keeps_what_was_typed_and_says_why(client, pending, rep):
+    client.force_login(rep)
+    response = client.post(reverse("requests:withdraw", args=[pending.pk]), {"reason": "y" * 2001})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nothing was withdrawn: 1 thing to fix" in page and 'href="#id_reason"' in page
+    assert "y" * 2001 + "</textarea>" in page
+    pending.refresh_from_db()
+    assert pending.status == Status.PENDING

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
-
+from exceptions_portal import formatting
 from exceptions_portal.celery import enqueue_on_commit
 from policies.models import Policy
 from requests.models import ExceptionRequest
@@ -24,7 +23,7 @@ def policy_version(policy: Policy) -> int | None:
 
 
 def when(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%d %b %Y at %H:%M}"
+    return formatting.local(moment, formatting.TEXT_WHEN)
 
 
 def check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:

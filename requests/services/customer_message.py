@@ -9,6 +9,7 @@ from django.utils import timezone
 from exceptions_portal.people import display_name
 from requests import messages as customer_messages
 from requests.models import ExceptionRequest
+from requests.services._common import when
 from requests.services.errors import InvalidInput, MessageAlreadySent, NotYours, WrongStatus
 
 
@@ -48,9 +49,7 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
         if not request.is_decided:
             raise WrongStatus("There is no message to send until the request is decided.")
         if request.message_sent_at is not None:
-            raise MessageAlreadySent(
-                f"The message was already sent on {timezone.localtime(request.message_sent_at):%d %b %Y at %H:%M}."
-            )
+            raise MessageAlreadySent(f"The message was already sent on {when(request.message_sent_at)}.")
         request.customer_message = text
         if send:
             request.message_sent_at = timezone.now()

@@ -1,4 +1,4 @@
-"""Template helpers that present the SLA clock and money to people."""
+"""Template helpers that present the SLA clock, money and people."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django import template
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from exceptions_portal.formatting import format_duration
-from policies.routing import money as format_money
+from exceptions_portal.formatting import money as format_money
+from exceptions_portal.people import display_name
 from requests import sla
 from requests.models import ExceptionRequest, routing_reason_text
 
@@ -57,13 +59,14 @@ def sla_badge(req: ExceptionRequest, now: datetime | None = None) -> dict:
 
 
 @register.filter
-def duration(value: timedelta | None) -> str:
-    return format_duration(value) or "—"
+def person(user: AbstractBaseUser | None) -> str:
+    """``{{ req.rep|person }}``: how the portal names someone (exceptions_portal.people.display_name)."""
+    return "" if user is None else display_name(user)
 
 
 @register.filter
-def get_item(mapping: dict, key: str):
-    return mapping.get(key) if mapping else None
+def duration(value: timedelta | None) -> str:
+    return format_duration(value) or "—"
 
 
 @register.filter
