@@ -336,6 +336,7 @@ def queue_claim(request: HttpRequest) -> HttpResponse:
     return redirect(back if back.startswith("/requests/queue/") else "requests:queue")
 
 
+@permission_required(roles.VIEW_PERMISSION, raise_exception=True)
 @require_GET
 def all_requests(request: HttpRequest) -> HttpResponse:
     """Every request the person may see (reps: their own; approvers: what is or was at their levels and
@@ -522,6 +523,7 @@ def delegation(request: HttpRequest) -> HttpResponse:
     return render(request, "requests/delegation.html", context)
 
 
+@permission_required(roles.VIEW_PERMISSION, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest) -> HttpResponse:
     """How the person is emailed: every notification, or a digest every 15 / 30 / 60 minutes."""
