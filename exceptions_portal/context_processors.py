@@ -12,6 +12,7 @@ def navigation(request: HttpRequest) -> dict:
         "nav": {
             "can_file": roles.can_file(user),
             "can_decide": roles.can_decide(user),
+            "can_view_requests": roles.can_view_requests(user),
             "can_view_analysis": roles.can_view_analysis(user),
             "can_use_admin": roles.can_use_admin(user),
         }

@@ -16,6 +16,10 @@ POLICY_ADMINS = "Policy admins"
 FILE_PERMISSION = "requests.add_exceptionrequest"
 DECIDE_PERMISSION = "requests.decide_exceptionrequest"
 ANALYSIS_PERMISSION = "policies.view_analysis"
+# Every role holds it (reps, approvers, policy admins), a person in no group does not. It opens All
+# requests, and it marks the people the portal notifies (reps of their requests, approvers of their
+# queue, policy admins of alerts and flags), so it also opens the email preferences.
+VIEW_PERMISSION = "requests.view_exceptionrequest"
 
 
 # (app_label, codename) per group. Reps file; approvers also decide and read the
@@ -95,6 +99,10 @@ def can_file(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_decide(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and user.has_perm(DECIDE_PERMISSION)
+
+
+def can_view_requests(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm(VIEW_PERMISSION)
 
 
 def can_view_analysis(user: AbstractBaseUser | AnonymousUser) -> bool:

@@ -141,6 +141,30 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds counters that must be the same for every process (gunicorn workers, Celery
+# workers): the API throttle and the email decision's wrong-password lockout. Django's default,
+# a local-memory cache per process, would give an attacker one count per process. So: a table in
+# the database (shared on SQLite and PostgreSQL alike, created after every `migrate` by
+# requests.apps), or Redis when CACHE_URL says so. Nothing hot reads it: the policy rules are
+# memoised per process on purpose (policies.selectors).
+CACHE_URL = env.str("CACHE_URL", default="")
+if not CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "portal_cache",
+            # Django's default of 300 would start dropping live counters (a third of the table) once
+            # 300 callers were being counted at once; every write counts the rows, so not unbounded.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+elif CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    # Not the value itself: a URL may carry a password.
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// or rediss:// URL (or unset, for the database)")
+
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

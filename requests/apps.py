@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.core.management import call_command
+from django.db.models.signals import post_migrate
+
+
+def create_cache_table(*, using: str, **kwargs) -> None:
+    """The database cache's table (settings.CACHES) after every ``migrate``: ``make migrate``, a deploy's
+    migrate step, the benchmarks' and the browser tests' fresh databases. Does nothing when the table is
+    there or the cache is Redis (CACHE_URL)."""
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 class RequestsConfig(AppConfig):
@@ -6,6 +15,8 @@ class RequestsConfig(AppConfig):
     verbose_name = "Exception requests"
 
     def ready(self) -> None:
+        post_migrate.connect(create_cache_table, sender=self, dispatch_uid="requests.create_cache_table")
+
         # DRF's compat module tries "import requests" for its optional RequestsClient and finds this app,
         # which shadows the PyPI package (models.py): rest_framework.test then fails on import (it is
         # imported by drf-spectacular). Tell DRF the PyPI package is absent, before anything imports it.

@@ -19,7 +19,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from exceptions_portal import formatting
 from exceptions_portal.people import display_name
@@ -27,6 +29,9 @@ from requests.models import ExceptionRequest, Status
 
 SALT = "requests.decision-link"
 ACTIONS = ("approve", "deny")
+# Wrong passwords on email confirm pages, within the lockout, before approving from email is refused.
+PASSWORD_ATTEMPTS = 5
+PASSWORD_LOCKOUT_SECONDS = 15 * 60
 
 
 def decision_token(*, approver: AbstractBaseUser, request: ExceptionRequest) -> str:
@@ -129,3 +134,33 @@ def needs_password(request: ExceptionRequest) -> bool:
     """Re-authentication for high-value approvals from an email link (EMAIL_DECISION_STEP_UP_AMOUNT)."""
     threshold: Decimal = settings.EMAIL_DECISION_STEP_UP_AMOUNT
     return request.amount > threshold
+
+
+def _attempt_keys(approver: AbstractBaseUser, window: int) -> list[str]:
+    return [f"email-decision-password-attempt:{approver.pk}:{window}:{slot}" for slot in range(PASSWORD_ATTEMPTS)]
+
+
+def password_attempt_reserve(approver: AbstractBaseUser) -> str | None:
+    """Take one of the approver's password attempts before the password is checked; None when there is
+    none left: at most ``PASSWORD_ATTEMPTS`` wrong passwords in any ``PASSWORD_LOCKOUT_SECONDS``.
+
+    Time is cut into windows of the lockout's length. Each attempt is a slot of the current window in
+    the shared cache (settings.CACHES: every web and worker process sees the same slots), taken with
+    ``cache.add``, which exactly one caller wins on every backend (a new row under the database table's
+    primary key, Redis' SET NX); slots are never reused, so no expired entry can be won twice. The
+    slots still held in the previous window count too, so the limit holds across a window's edge and
+    a lockout lasts one to two windows. Taking the slot *before* the slow password check means that
+    requests sent in parallel cannot all pass a "fewer than five so far?" test and then all guess: the
+    limit is exact, across processes and under concurrency. A right password gives its slot back
+    (``password_attempt_release``)."""
+    window = int(timezone.now().timestamp()) // PASSWORD_LOCKOUT_SECONDS
+    held_before = len(cache.get_many(_attempt_keys(approver, window - 1)))
+    for key in _attempt_keys(approver, window)[held_before:]:
+        if cache.add(key, 1, timeout=2 * PASSWORD_LOCKOUT_SECONDS):
+            return key
+    return None
+
+
+def password_attempt_release(key: str) -> None:
+    """The password was right: that attempt does not count against the approver."""
+    cache.delete(key)

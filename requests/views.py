@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -45,10 +44,6 @@ from requests.models import WITHDRAWABLE_STATUSES, Delegation, ExceptionRequest,
 from requests.pagination import CappedPaginator
 
 PAGE_SIZE = 25
-# Wrong passwords on email confirm pages before approving from email is refused for a while (per
-# process: Django's default local-memory cache; a shared cache makes it per site).
-EMAIL_PASSWORD_ATTEMPTS = 5
-EMAIL_PASSWORD_LOCKOUT_SECONDS = 15 * 60
 # Requests waiting for the rep's answer shown (marked) above the queue.
 QUEUE_WAITING_SHOWN = 50
 # How far past the page shown the queue counts: "page 1 of at least 41" beyond that.
@@ -390,6 +385,7 @@ def queue_claim(request: HttpRequest) -> HttpResponse:
     return redirect(back if back.startswith("/requests/queue/") else "requests:queue")
 
 
+@permission_required(roles.VIEW_PERMISSION, raise_exception=True)
 @require_GET
 def all_requests(request: HttpRequest) -> HttpResponse:
     """Every request the person may see (reps: their own; approvers: what is or was at their levels and
@@ -546,6 +542,7 @@ def delegation(request: HttpRequest) -> HttpResponse:
     return render(request, "requests/delegation.html", context)
 
 
+@permission_required(roles.VIEW_PERMISSION, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest) -> HttpResponse:
     """How the person is emailed: every notification, or a digest every 15 / 30 / 60 minutes."""
@@ -589,18 +586,18 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
     )
     if request.method == "POST" and not problem and form.is_valid():
         approve = form.cleaned_data["decision"] == "approve"
-        failures_key = f"email-decision-password-failures:{approver.pk}"
-        if approve and step_up and cache.get(failures_key, 0) >= EMAIL_PASSWORD_ATTEMPTS:
+        # A leaked email must not let anyone guess the approver's password without limit.
+        attempt = decision_links.password_attempt_reserve(approver) if approve and step_up else None
+        if approve and step_up and attempt is None:
             form.add_error(
                 "password",
                 "Too many wrong passwords: log in to the portal and decide this request there. Nothing was decided.",
             )
-        elif approve and step_up and not approver.check_password(form.cleaned_data["password"]):
-            # A leaked email must not let anyone guess the approver's password without limit.
-            cache.add(failures_key, 0, timeout=EMAIL_PASSWORD_LOCKOUT_SECONDS)
-            cache.incr(failures_key)
+        elif attempt is not None and not approver.check_password(form.cleaned_data["password"]):
             form.add_error("password", "That is not your password. Nothing was decided.")
         else:
+            if attempt is not None:
+                decision_links.password_attempt_release(attempt)
             try:
                 decided = services.exception_request_decide(
                     request_id=req.pk,

@@ -23,7 +23,8 @@ from tests.conftest import facts
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttle_counts():
+def fresh_throttle_counts(db):
+    # The counts live in the shared cache (the database table by default, Redis with CACHE_URL).
     cache.clear()
     yield
     cache.clear()

@@ -20,8 +20,10 @@ standing in for ap1 today), padm (policy admin, staff), super (superuser).
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
+from django.urls import reverse
 
 from tests.urlwalk import ROLES, all_routes, build_world
 
@@ -310,16 +312,16 @@ requests:queue                                           GET    302   302   403 
 requests:queue                                           POST   302   302   403   403   403   405   405   405   403   405
 requests:queue_claim                                     GET    302   302   403   403   403   405   405   405   403   405
 requests:queue_claim                                     POST   302   302   403   403   403   302   302   302   403   302
-requests:all                                             GET    302   302   200   200   200   200   200   200   200   200
-requests:all                                             POST   302   302   405   405   405   405   405   405   405   405
+requests:all                                             GET    302   302   403   200   200   200   200   200   200   200
+requests:all                                             POST   302   302   403   405   405   405   405   405   405   405
 requests:notifications                                   GET    302   302   200   200   200   200   200   200   200   200
 requests:notifications                                   POST   302   302   405   405   405   405   405   405   405   405
 requests:notifications_read                              GET    302   302   405   405   405   405   405   405   405   405
 requests:notifications_read                              POST   302   302   302   302   302   302   302   302   302   302
 requests:delegation                                      GET    302   302   403   403   403   200   200   200   403   200
 requests:delegation                                      POST   302   302   403   403   403   200   200   200   403   200
-requests:preferences                                     GET    302   302   200   200   200   200   200   200   200   200
-requests:preferences                                     POST   302   302   200   200   200   200   200   200   200   200
+requests:preferences                                     GET    302   302   403   200   200   200   200   200   200   200
+requests:preferences                                     POST   302   302   403   200   200   200   200   200   200   200
 requests:email_decide                                    GET    400   400   400   400   400   400   400   400   400   400
 requests:email_decide                                    POST   400   400   400   400   400   400   400   400   400   400
 requests:customer                                        GET    302   302   404   200   404   200   200   200   200   200
@@ -446,3 +448,32 @@ def test_every_url_role_and_method_gets_the_status_in_the_table(
         if got != want
     ]
     assert not wrong, f"{len(wrong)} cells differ:\n" + "\n".join(wrong[:60])
+
+
+def test_the_navigation_shows_only_links_the_person_can_open(
+    policy, rep, rep_with_right, manager_low, manager_high, director, admin_user
+):
+    """Every link in the menu bar and on the notifications page opens for the person shown it (no 403),
+    and a person in no group is shown neither All requests nor the email preferences."""
+    world = build_world(
+        policy=policy,
+        rep=rep,
+        rep_with_right=rep_with_right,
+        manager_low=manager_low,
+        manager_high=manager_high,
+        director=director,
+        admin_user=admin_user,
+    )
+    shown = {}
+    for role in ROLES[2:]:  # the logged-in ones
+        client = world.client(role)
+        page = client.get(reverse("requests:notifications")).content.decode()
+        # Home is the exception: for a person in no group it is the "No role yet" page, with a 403.
+        links = {link for link in re.findall(r'href="(/[^"#?]*)"', page) if not link.startswith("/static/")}
+        links -= {reverse("home")}
+        refused = [link for link in sorted(links) if client.get(link).status_code in (403, 404)]
+        assert not refused, f"{role} is shown links it cannot open: {refused}"
+        shown[role] = links
+    for link in (reverse("requests:all"), reverse("requests:preferences")):
+        assert link not in shown["no_group"]
+        assert link in shown["rep"] and link in shown["approver_1"] and link in shown["policy_admin"]
