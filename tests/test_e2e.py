@@ -23,8 +23,8 @@ Every page visited passes ``assert_accessible`` and shows people no stored value
 values, ISO timestamps). Screenshots go to ``tmp_path``, or to ``docs/screenshots/`` with
 ``SCREENSHOTS=1`` (``make screenshots``).
 
-The tests marked ``xfail(strict=True)`` at the end pin bugs found on the way: each passes once
-its bug is fixed, and then fails loudly until its marker is removed.
+Each test gets the portal freshly seeded (the tables are flushed between tests), and leaves Celery
+as it found it (tasks run eagerly in this process unless a test starts its own worker).
 
 The worker and beat run as subprocesses pointed at the test database and the test process's
 broker; the live server (this process) enqueues to the same broker instead of running tasks
