@@ -11,7 +11,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes --no-deps
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 PORT ?= 8000
 
-.PHONY: run test venv venv-run lock migrate demo lint screenshots bench mutate clean
+.PHONY: run test test-fast test-slow venv venv-run lock migrate demo lint screenshots bench mutate clean
 
 $(RUN_STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,14 +49,23 @@ run: demo
 	@DEBUG=$${DEBUG:-true} $(BIN)/python manage.py portal_info --url http://127.0.0.1:$(PORT)/
 	DEBUG=$${DEBUG:-true} PORTAL_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
-# The suite in two steps: the fast tests spread over TEST_JOBS processes (pytest-xdist, each with its own
-# test database), then the browser and worker tests, which start their own servers and Celery processes,
-# one at a time and in file order (the browser tests share one seeded portal and tell its story in
-# order; the fast tests run in a random order, pytest-randomly). Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
+# The suite in two steps: the fast tests spread over TEST_JOBS processes (pytest-xdist, each with its own test
+# database), then the browser and worker tests, which start their own servers and Celery processes, one at a
+# time and in file order (the browser tests share one seeded portal and tell its story in order; the fast tests
+# run in a random order, pytest-randomly). `make test-fast` and `make test-slow` run one step each (.ci/run
+# overlaps one leg's fast step with the other leg's slow one, which mostly waits on timers and a browser).
+# On PostgreSQL (DATABASE_URL=postgres://...) the tests marked engine_independent (pure functions, response
+# headers: nothing the database engine changes) are left to the SQLite run.
+# Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
 TEST_JOBS ?= 2
-test: venv
-	$(BIN)/python -m pytest -m "not e2e and not worker" -n $(TEST_JOBS) $(PYTEST_ARGS) || test $$? -eq 5
-	$(BIN)/python -m pytest -m "e2e or worker" -p no:randomly $(PYTEST_ARGS) || test $$? -eq 5
+ENGINE_MARK := $(if $(filter postgres%,$(DATABASE_URL)), and not engine_independent,)
+test: test-fast test-slow
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not e2e and not worker$(ENGINE_MARK)" -n $(TEST_JOBS) $(PYTEST_ARGS) || test $$? -eq 5
+
+test-slow: venv
+	$(BIN)/python -m pytest -m "(e2e or worker)$(ENGINE_MARK)" -p no:randomly $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: venv
 	$(BIN)/ruff check .

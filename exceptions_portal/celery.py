@@ -7,6 +7,7 @@ beat and queued messages carry) with ``enqueue_on_commit``.
 """
 
 import os
+import threading
 
 from celery import Celery
 from celery.app.task import Task
@@ -23,11 +24,18 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# One thread at a time imports the tasks modules: a second thread would otherwise look a task up while the
+# first is still registering them, and get NotRegistered (four filings at once in a fresh process).
+_import_lock = threading.Lock()
+
+
 def task_named(name: str) -> Task:
     """The registered task called ``name``; raises ``celery.exceptions.NotRegistered`` for an unknown name."""
     if name not in app.tasks:
         # Outside a worker, autodiscovery is lazy: import every app's tasks module once.
-        app.loader.import_default_modules()
+        with _import_lock:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
     return app.tasks[name]
 
 

@@ -137,6 +137,10 @@ class ExceptionRequestForm(forms.Form):
                         "hx-params": "customer_ref,customer_name",
                         "hx-target": "#customer-hint",
                         "hx-swap": "innerHTML",
+                        # Its own queue: a newer hint replaces an older one. Inherited from the form, the
+                        # preview's hx-sync would let the preview (asked 100 ms later for the same keystroke)
+                        # abort a slow hint, which then never showed.
+                        "hx-sync": "this:replace",
                     },
                 ),
                 HTML('<div id="customer-hint" class="mb-3 small" aria-live="polite"></div>'),

@@ -21,6 +21,19 @@ from requests.services import FilingFacts, exception_request_file
 from tests.support import FILED
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked engine_independent runs on the SQLite leg only: it must not touch the database."""
+    wrong = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("engine_independent")
+        and (item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+    ]
+    if wrong:
+        raise pytest.UsageError(f"marked engine_independent but using the database: {wrong[:5]}")
 
 
 @pytest.fixture(autouse=True)

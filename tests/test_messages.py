@@ -11,6 +11,9 @@ import pytest
 
 from requests.messages import CAUSE_ACKNOWLEDGEMENT, OPENING_EMPATHY, MessageParts, draft_denial, draft_grant
 
+# Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
+pytestmark = pytest.mark.engine_independent
+
 GRANT = dict(
     customer_name="Ada Lovelace",
     sentiment="unhappy",

@@ -17,6 +17,9 @@ from policies.routing import (
     route,
 )
 
+# Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
+pytestmark = pytest.mark.engine_independent
+
 ALL = frozenset({"amazed", "happy", "neutral", "unhappy", "deeply_unhappy"})
 TIERS = (
     TierSpec(1, "", ALL, Decimal("50.00"), 5, 0),

@@ -25,6 +25,9 @@ from policies.routing import (
 )
 from tests.test_routing import APPROVERS, POLICY, TIERS, facts
 
+# Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
+pytestmark = pytest.mark.engine_independent
+
 FITS_TIER_1 = "Tier 1 fits: the smallest tier whose limits and sentiments cover this request."
 LEVEL_1 = "Pending: assigned to approval level 1 (Morgan Lee, Managers (group))."
 

@@ -28,6 +28,9 @@ from requests.sla import (
     working_minutes_between,
 )
 
+# Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
+pytestmark = pytest.mark.engine_independent
+
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 DUBAI = ZoneInfo("Asia/Dubai")

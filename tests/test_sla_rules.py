@@ -29,6 +29,9 @@ from requests.sla import (
 )
 from tests.test_sla_clock import BUSINESS, WEEKDAYS, london, utc
 
+# Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
+pytestmark = pytest.mark.engine_independent
+
 EVERY_DAY = Calendar(
     time_zone="Europe/London", working_days=frozenset(range(1, 8)), opens_at=time(9), closes_at=time(17)
 )

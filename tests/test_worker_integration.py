@@ -120,8 +120,15 @@ def test_breach_is_escalated_by_worker_and_beat_within_one_sweep(celery_processe
     beat = celery_processes.beat()
     celery_processes.wait_ready()
 
-    request = exception_request_file(rep=rep, facts=facts(policy, customer_ref="W-1", amount=Decimal("300")))
+    # Filed 50 s ago (the worker and beat are up now): its one-minute deadline comes in about 10 s, not a
+    # minute of waiting.
+    request = exception_request_file(
+        rep=rep,
+        facts=facts(policy, customer_ref="W-1", amount=Decimal("300")),
+        now=timezone.now() - timedelta(seconds=50),
+    )
     due_at: datetime = request.due_at
+    assert due_at > timezone.now(), "filed too long ago: the deadline has already passed"
     assert request.status == Status.PENDING
     assert due_at == request.filed_at + timedelta(minutes=1)
 
