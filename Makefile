@@ -74,7 +74,7 @@ lint: venv
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 screenshots: venv
-	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/test_e2e.py tests/test_e2e_email.py -p no:randomly
+	SCREENSHOTS=1 $(BIN)/python -m pytest -m e2e tests/e2e/test_e2e.py tests/e2e/test_e2e_email.py -p no:randomly
 
 # Mutation testing of the pure rule modules: `make mutate` (all three) or `make mutate ARGS=requests/sla.py`
 # (add `--with-db` to run the database tests too, `--list` to see the mutants).

@@ -2,7 +2,7 @@
 
 Upstream ``_put`` creates the message file and then writes it, while a consumer in another
 process may already move and read it: an empty payload, a JSONDecodeError, and the worker
-stops with "Unrecoverable error" (seen in tests/test_worker_integration.py when a worker was
+stops with "Unrecoverable error" (seen in tests/e2e/test_worker_integration.py when a worker was
 killed and another took over). Here a message is written to a hidden temporary name and
 renamed into place, which is atomic on POSIX, and a damaged file is skipped with a warning
 instead of stopping the worker. Registered for ``filesystem://`` URLs in celery.py.
@@ -10,8 +10,8 @@ instead of stopping the worker. Registered for ``filesystem://`` URLs in celery.
 Upstream: celery/kombu#1551 ("JSON decode error 'Expecting value: line 1 column 1 (char 0)'", an empty or
 damaged message file stops the consumer), open when this was written. The patch overrides the transport's
 private methods (``Channel._put`` and ``Channel._get``), which kombu may change in any release: that is why
-requirements.txt pins kombu to the minor version the worker tests ran against (tests/test_broker.py and
-tests/test_worker_integration.py). Upgrade kombu only together with a run of those tests, and drop this module
+requirements.txt pins kombu to the minor version the worker tests ran against (tests/portal/test_broker.py and
+tests/e2e/test_worker_integration.py). Upgrade kombu only together with a run of those tests, and drop this module
 once upstream writes atomically.
 """
 

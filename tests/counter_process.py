@@ -1,4 +1,4 @@
-"""Another portal process for tests/test_shared_counters.py: it reads a JSON request spec on stdin
+"""Another portal process for tests/portal/test_shared_counters.py: it reads a JSON request spec on stdin
 (method, path, data, headers, times), sends it ``times`` times through Django's test client on the
 database and cache the environment names (DATABASE_URL, CACHE_URL), and prints each response's status
 and body as JSON. A gunicorn worker beside the test process, in short."""

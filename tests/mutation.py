@@ -46,16 +46,16 @@ EQUIVALENT_FILE = ROOT / "tests" / "mutation_equivalent.txt"
 # through the services and views and only run with --with-db.
 COVERING_TESTS: dict[str, dict[str, list[str]]] = {
     "policies/routing.py": {
-        "pure": ["tests/test_routing.py", "tests/test_routing_rules.py"],
-        "db": ["tests/test_filing.py"],
+        "pure": ["tests/policies/test_routing.py", "tests/policies/test_routing_rules.py"],
+        "db": ["tests/requests/test_filing.py"],
     },
     "requests/sla.py": {
-        "pure": ["tests/test_sla_clock.py", "tests/test_sla_rules.py"],
-        "db": ["tests/test_sla_sweep.py", "tests/test_queue.py"],
+        "pure": ["tests/requests/test_sla_clock.py", "tests/requests/test_sla_rules.py"],
+        "db": ["tests/requests/test_sla_sweep.py", "tests/requests/test_queue.py"],
     },
     "requests/messages.py": {
-        "pure": ["tests/test_messages.py"],
-        "db": ["tests/test_filing.py"],
+        "pure": ["tests/requests/test_messages.py"],
+        "db": ["tests/requests/test_filing.py"],
     },
 }
 

@@ -1,7 +1,7 @@
 """Every URL of the project, from the URL resolver, and the people who use them.
 
-Shared by the walk with hostile values (tests/test_walk_urls.py) and the permission matrix
-(tests/test_permission_matrix.py): a URL added to any urls.py (or a model registered in admin)
+Shared by the walk with hostile values (tests/portal/test_walk_urls.py) and the permission matrix
+(tests/portal/test_permission_matrix.py): a URL added to any urls.py (or a model registered in admin)
 appears here without anyone listing it.
 """
 

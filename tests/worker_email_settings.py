@@ -1,5 +1,5 @@
 """Settings for a worker subprocess whose emails take a second each and land in files
-(tests/test_worker_email_crash.py): slow enough for a kill to land in the middle of a send, and
+(tests/e2e/test_worker_email_crash.py): slow enough for a kill to land in the middle of a send, and
 readable by the test process, which counts every message the workers sent."""
 
 from __future__ import annotations

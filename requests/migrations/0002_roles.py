@@ -2,7 +2,7 @@
 
 Frozen data, not an import of ``exceptions_portal/roles.py``: a migration must give a fresh database what it gave every
 existing one. A change of roles is a new data migration (and an edit of ``exceptions_portal/roles.py`` and of the literal
-table in ``tests/test_project.py``).
+table in ``tests/portal/test_project.py``).
 """
 
 from django.contrib.auth.management import create_permissions

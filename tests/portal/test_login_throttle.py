@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import make_user
-from tests.test_project import manage
+from tests.portal.test_project import manage
 
 LOGIN = "/login/"
 ADMIN_LOGIN = "/admin/login/"

@@ -27,7 +27,7 @@ from requests.sla import (
     time_left,
     working_minutes_between,
 )
-from tests.test_sla_clock import BUSINESS, WEEKDAYS, london, utc
+from tests.requests.test_sla_clock import BUSINESS, WEEKDAYS, london, utc
 
 # Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
 pytestmark = pytest.mark.engine_independent

@@ -1,5 +1,5 @@
 """Regression tests for 500s found in the security review: each input now gets a clear message
-and changes nothing. (The walk over every URL with hostile values is tests/test_walk_urls.py.)"""
+and changes nothing. (The walk over every URL with hostile values is tests/portal/test_walk_urls.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.urls import reverse
 from policies.models import ApproverLevel, BusinessCalendar, RepRight
 from requests.models import ExceptionRequest
 from tests.conftest import form_data
-from tests.test_admin import change_form_data
+from tests.policies.test_admin import change_form_data
 
 pytestmark = pytest.mark.django_db
 

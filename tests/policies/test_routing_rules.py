@@ -23,7 +23,7 @@ from policies.routing import (
     money,
     route,
 )
-from tests.test_routing import APPROVERS, POLICY, TIERS, facts
+from tests.policies.test_routing import APPROVERS, POLICY, TIERS, facts
 
 # Pure functions: the same on every database engine, so run on the SQLite leg only (README, Development).
 pytestmark = pytest.mark.engine_independent

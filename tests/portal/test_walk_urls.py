@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.test_admin import FormFields
+from tests.policies.test_admin import FormFields
 from tests.urlwalk import ROLES, World, all_routes, build_world
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +164,7 @@ def test_no_url_answers_any_role_or_hostile_input_with_a_500(
     routes = routes[index::SLICES]
     assert routes
     # Every role on every URL with real parameters, by GET and POST, is the permission matrix
-    # (tests/test_permission_matrix.py, which asserts each status, so no 500 either). Here the
+    # (tests/portal/test_permission_matrix.py, which asserts each status, so no 500 either). Here the
     # hostile values go to the people who get past the permission checks: on the portal a rep
     # and the superuser (who holds every permission), in admin the superuser.
     deletions: list[tuple[str, str, dict]] = []

@@ -849,7 +849,7 @@ def test_export_of_an_empty_period_is_the_header_alone(client, dataset, admin_us
     )
     assert response.status_code == 200
     text = b"".join(response.streaming_content).decode()
-    # Every text cell is quoted (CSV injection: tests/test_csv_injection.py).
+    # Every text cell is quoted (CSV injection: tests/insights/test_csv_injection.py).
     assert text == ",".join(f'"{name}"' for name in ["policy", *SUMMARY_HEADER]) + "\r\n"
 
 

@@ -1,5 +1,5 @@
 """After a worker crash every notification is emailed within 3 minutes, none twice: the numbers
-that promise it, checked against each other (the measurement is tests/test_worker_integration.py)."""
+that promise it, checked against each other (the measurement is tests/e2e/test_worker_integration.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from exceptions_portal.celery import app
 from requests import notifications
 from requests.tasks import resend_unsent_emails, send_notification_email, send_notification_emails
-from tests.test_project import manage
+from tests.portal.test_project import manage
 
 TARGET = timedelta(minutes=3)
 # Room for the resent chunk itself to go out.

@@ -20,7 +20,7 @@ from policies.management.commands.seed_demo import DEMO_PASSWORD
 from policies.models import BusinessCalendar, Policy
 from requests.forms import PreviewForm
 from requests.models import ExceptionRequest, Status
-from tests.test_e2e import (  # noqa: F401  (chromium_browser and portal are fixtures)
+from tests.e2e.test_e2e import (  # noqa: F401  (chromium_browser and portal are fixtures)
     People,
     check_page,
     chromium_browser,

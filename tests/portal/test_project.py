@@ -16,7 +16,7 @@ from django.core.management import call_command
 
 from exceptions_portal import roles
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 # pytest-env sets these for the test client; a production start must not inherit them.
 TEST_ONLY_VARIABLES = ("SECURE_SSL_REDIRECT", "WHITENOISE_USE_FINDERS", "CELERY_TASK_ALWAYS_EAGER", "EMAIL_URL")

@@ -309,7 +309,7 @@ def celery_worker_and_beat(portal, settings, tmp_path: Path) -> Iterator[CeleryP
     """A real worker and beat on the test database and broker; the live server enqueues to them."""
     # Read before the setting changes: Celery loads its configuration from the settings lazily, on first
     # read, and would otherwise take the False below for the value to restore, leaving every later test of
-    # this process enqueueing to a broker that no worker reads (tests/test_e2e_email.py's arrival email).
+    # this process enqueueing to a broker that no worker reads (tests/e2e/test_e2e_email.py's arrival email).
     eager_before = celery_app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_app.conf.task_always_eager = False

@@ -73,7 +73,7 @@ def test_static_files_keep_their_own_caching(client, rep):
 def test_no_template_has_an_inline_script_or_style_attribute():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent / "templates"
+    root = Path(__file__).resolve().parents[2] / "templates"
     offenders = []
     for template in root.rglob("*.html"):
         if template.relative_to(root).parts[:2] == ("requests", "email"):

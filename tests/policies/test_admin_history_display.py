@@ -21,7 +21,7 @@ from django.utils import timezone
 from requests.models import ExceptionRequest
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts
-from tests.test_audit_trail import HISTORY_MODELS, calendar, delegation  # noqa: F401  (fixtures)
+from tests.portal.test_audit_trail import HISTORY_MODELS, calendar, delegation  # noqa: F401  (fixtures)
 
 PORTAL_TIME = re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}$")
 MICROSECONDS = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{6}")

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from exceptions_portal.celery import task_named
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TASK_NAMES = [
     "requests.tasks.enforce_sla",
     "requests.tasks.send_notification_emails",

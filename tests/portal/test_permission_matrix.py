@@ -2,7 +2,7 @@
 and POST, with the status each must get. The table below IS the documentation (README links it).
 
 A URL added to any urls.py, or a model registered in admin, makes this test fail until it has its
-rows: run ``PRINT_MATRIX=1 pytest tests/test_permission_matrix.py -s`` to print the observed table,
+rows: run ``PRINT_MATRIX=1 pytest tests/portal/test_permission_matrix.py -s`` to print the observed table,
 check every cell against the rules, and paste it here.
 
 Each request is sent with real parameters (an existing pending request, policy, flag, ...; see
@@ -447,7 +447,7 @@ def test_every_url_role_and_method_gets_the_status_in_the_table(
 
     missing = sorted(set(observed) - set(expected))
     assert not missing, (
-        f"{len(missing)} URL/method pairs have no row in MATRIX (tests/test_permission_matrix.py): add one per "
+        f"{len(missing)} URL/method pairs have no row in MATRIX (tests/portal/test_permission_matrix.py): add one per "
         f"new URL, with the status each role must get. First: {missing[:5]}"
     )
     stale = sorted(set(expected) - set(observed))

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from exceptions_portal.celery import app as celery_app
 from requests.models import ExceptionRequest, Status
-from tests.test_e2e import (  # noqa: F401 (fixtures)
+from tests.e2e.test_e2e import (  # noqa: F401 (fixtures)
     UI_TIMEOUT_MS,
     check_page,
     chromium_browser,

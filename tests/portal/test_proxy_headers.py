@@ -3,7 +3,7 @@ operator's own proxy: reached directly, a client could claim HTTPS and dodge the
 
 from __future__ import annotations
 
-from tests.test_project import manage
+from tests.portal.test_project import manage
 
 SHOW = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)"
 
