@@ -53,6 +53,8 @@ TEXT_DATE = "d M Y"  # 07 Dec 2026
 TEXT_DATE_TIME = "d M Y, H:i"  # 07 Dec 2026, 14:05
 TEXT_WHEN = r"d M Y \a\t H:i"  # 07 Dec 2026 at 14:05
 TEXT_TIME_ON_DAY = r"H:i \o\n d M"  # 14:05 on 07 Dec
+TEXT_DAY_MONTH = "d M"  # 07 Dec: the first day of a range whose last day names the year
+TEXT_WEEKDAY_DATE_TIME_ZONE = "D d M Y, H:i T"  # Mon 07 Dec 2026, 14:05 GMT: a deadline in the reader's zone
 
 
 def local(moment: date | datetime, fmt: str) -> str:

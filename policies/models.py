@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 
 MAX_MONEY = Decimal("1000000000")  # 10^9, the portal's ceiling on any amount
@@ -361,7 +362,7 @@ class Holiday(models.Model):
         constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="holiday_unique_per_calendar")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.date:%d %b %Y})"
+        return f"{self.name} ({formatting.local(self.date, formatting.TEXT_DATE)})"
 
 
 class ReviewFlag(models.Model):

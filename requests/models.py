@@ -18,6 +18,7 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from exceptions_portal import formatting
 from policies.models import MAX_MONEY, Sentiment, TierKind
 from requests.references import customer_ref_key
 
@@ -64,7 +65,7 @@ def routing_reason_text(reason: str | dict) -> str:
     (the active one), with the zone named; older rows hold the sentence as it was written."""
     if isinstance(reason, dict) and "due_by" in reason:
         due = timezone.localtime(datetime.fromisoformat(reason["due_by"]))
-        return f"Due by {due:%a %d %b %Y, %H:%M} {due.tzname()} ({reason.get('sla_minutes')} minute SLA)."
+        return f"Due by {formatting.local(due, formatting.TEXT_WEEKDAY_DATE_TIME_ZONE)} ({reason.get('sla_minutes')} minute SLA)."
     return str(reason)
 
 
@@ -309,7 +310,11 @@ class Delegation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.delegate} stands in for {self.approver} {self.starts_on:%d %b}–{self.ends_on:%d %b %Y}"
+        starts, ends = (
+            formatting.local(self.starts_on, formatting.TEXT_DAY_MONTH),
+            formatting.local(self.ends_on, formatting.TEXT_DATE),
+        )
+        return f"{self.delegate} stands in for {self.approver} {starts}–{ends}"
 
 
 class NotificationPreference(models.Model):

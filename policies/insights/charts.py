@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from exceptions_portal import formatting
+
 # Every colour at 3:1 or more against white (WCAG 1.4.11), and each line also told apart without colour:
 # its own dash pattern and marker shape.
 PALETTE = ["#0a58ca", "#b02a37", "#146c43", "#a04b00", "#59359a", "#0b6e60", "#a3206a", "#495057", "#086a80", "#7a5b00"]
@@ -61,7 +63,11 @@ def line_chart(weeks: list[date], series: list[dict], *, width: int = 760, heigh
         for i, s in enumerate(series)
     ]
     every = max(1, len(weeks) // 8)
-    x_labels = [(round(left + step * j, 1), f"{w:%d %b}") for j, w in enumerate(weeks) if j % every == 0]
+    x_labels = [
+        (round(left + step * j, 1), formatting.local(w, formatting.TEXT_DAY_MONTH))
+        for j, w in enumerate(weeks)
+        if j % every == 0
+    ]
     y_labels = [(y(v), str(v)) for v in sorted({0, peak // 2, peak})]
     return LineChart(width, height, drawn, x_labels, y_labels, left, bottom, right, top)
 

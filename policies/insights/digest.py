@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from policies.insights.figures import summary
 from policies.insights.periods import Period
 from policies.models import DigestLog, Policy, ReviewFlag
@@ -38,7 +39,7 @@ def weekly_digest_send(*, today: date | None = None) -> int:
                 if not owner.email:
                     continue
                 send_mail(
-                    subject=f"[Exceptions portal] Your policies, week of {week_start:%d %b %Y}",
+                    subject=f"[Exceptions portal] Your policies, week of {formatting.local(week_start, formatting.TEXT_DATE)}",
                     message=_digest_text(policies, by_policy, period),
                     from_email=settings.DEFAULT_FROM_EMAIL,
                     recipient_list=[owner.email],
@@ -50,7 +51,11 @@ def weekly_digest_send(*, today: date | None = None) -> int:
 
 
 def _digest_text(policies: list[Policy], by_policy: dict, period: Period) -> str:
-    lines = [f"Exceptions filed under your policies from {period.start:%d %b} to {period.end:%d %b %Y}:", ""]
+    lines = [
+        f"Exceptions filed under your policies from {formatting.local(period.start, formatting.TEXT_DAY_MONTH)} "
+        f"to {formatting.local(period.end, formatting.TEXT_DATE)}:",
+        "",
+    ]
     for policy in policies:
         row = by_policy.get(policy.pk)
         if row:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.fields import SafeModelChoiceField
 from policies.insights.periods import Period
 from policies.models import ProblemType, ReviewFlag
@@ -49,7 +50,10 @@ class AnalysisFilterForm(forms.Form):
         for name in ("start", "end"):
             day = cleaned.get(name)
             if day is not None and not EARLIEST <= day <= LATEST:
-                raise forms.ValidationError(f"Choose dates between {EARLIEST:%d %b %Y} and {LATEST:%d %b %Y}.")
+                raise forms.ValidationError(
+                    f"Choose dates between {formatting.local(EARLIEST, formatting.TEXT_DATE)} "
+                    f"and {formatting.local(LATEST, formatting.TEXT_DATE)}."
+                )
         if (cleaned.get("period") or "30") == "custom":
             start, end = cleaned.get("start"), cleaned.get("end")
             if not start or not end:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.people import system_user
 from policies.models import Policy, ReviewFlag
 from requests import notifications, webhooks
@@ -115,7 +116,7 @@ def policy_review_resolve(*, flag_id: int, admin: AbstractBaseUser, resolution: 
             raise FlagNotFound("That review flag does not exist.")
         if flag.resolved_at is not None:
             raise FlagAlreadyResolved(
-                f"This flag was already resolved on {timezone.localtime(flag.resolved_at):%d %b %Y}."
+                f"This flag was already resolved on {formatting.local(flag.resolved_at, formatting.TEXT_DATE)}."
             )
         flag.resolved_at = timezone.now()
         flag.resolved_by = admin

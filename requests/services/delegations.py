@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 from requests import notifications
 from requests.authority import delegation_period_errors, portal_today
@@ -31,7 +32,8 @@ def delegation_create(
     delegation = Delegation(approver=approver, delegate=delegate, starts_on=starts_on, ends_on=ends_on)
     delegation._history_user = approver
     delegation._change_reason = (
-        f"Out of office from {starts_on:%d %b %Y} to {ends_on:%d %b %Y}: {display_name(delegate)} stands in"
+        f"Out of office from {formatting.local(starts_on, formatting.TEXT_DATE)} "
+        f"to {formatting.local(ends_on, formatting.TEXT_DATE)}: {display_name(delegate)} stands in"
     )
     delegation.save()
     if starts_on <= portal_today():
@@ -48,7 +50,7 @@ def delegation_end(*, delegation_id: int, approver: AbstractBaseUser) -> None:
         today = portal_today()
         if delegation.ends_on < today:
             raise DelegationRefused(
-                f"That out-of-office already ended on {delegation.ends_on:%d %b %Y}: nothing to end."
+                f"That out-of-office already ended on {formatting.local(delegation.ends_on, formatting.TEXT_DATE)}: nothing to end."
             )
         delegation._history_user = approver
         if delegation.starts_on >= today:
