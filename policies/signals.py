@@ -8,12 +8,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import post_delete, post_save
 
-from policies.models import ApproverLevel, BusinessCalendar, Control, ExceptionTier, Holiday, Policy, ProblemType
+from policies.models import (
+    ApproverLevel,
+    BusinessCalendar,
+    Control,
+    ExceptionTier,
+    Holiday,
+    Policy,
+    ProblemType,
+    RulesVersion,
+)
 
 
 def rules_changed(**kwargs) -> None:
-    from policies.models import RulesVersion
-
     update_fields = kwargs.get("update_fields")
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # a login changes nothing routing reads

@@ -20,6 +20,7 @@ from simple_history.models import HistoricalRecords
 
 from exceptions_portal import formatting
 from policies.models import MAX_MONEY, Sentiment, TierKind
+from requests.attachments import AttachmentStorage
 from requests.references import customer_ref_key
 
 
@@ -361,9 +362,7 @@ class QuestionAnswer(models.Model):
         return f"{self.get_kind_display()} on {self.request}"
 
 
-def _attachment_storage():
-    from requests.attachments import AttachmentStorage
-
+def _attachment_storage() -> AttachmentStorage:
     return AttachmentStorage()
 
 

@@ -39,8 +39,9 @@ from exceptions_portal import roles
 from exceptions_portal.celery import enqueue_on_commit as celery_enqueue_on_commit
 from exceptions_portal.celery import task_named
 from policies.models import Policy
+from requests import notifications
 from requests.api_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookFormat
-from requests.models import ExceptionRequest, tier_label
+from requests.models import ExceptionRequest, Status, tier_label
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,6 @@ REQUEST_FIELDS = (
 
 def _request_data(row: dict) -> dict:
     """The event's ``data``: the request as it stands in the transaction that emitted the event."""
-    from requests.models import Status
 
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -427,8 +427,6 @@ def _count_failure(endpoint: WebhookEndpoint) -> None:
 
 
 def webhook_endpoint_disabled_notify(*, endpoint_id: int) -> None:
-    from requests import notifications
-
     endpoint = WebhookEndpoint.objects.select_related("owner").get(pk=endpoint_id)
     owners = [endpoint.owner] if endpoint.owner_id and endpoint.owner.is_active else []
     if not owners:
