@@ -294,3 +294,147 @@ def test_inactive_approvers_only_is_refused_as_unstaffed():
     decision = route(policy, facts(amount=Decimal("300")))
     assert decision.outcome is Outcome.REFUSED
     assert "has no active approver at level 1 or above" in decision.reasons[-1]
+
+
+# --- segregation of duties in routing -------------------------------------------------------------
+# Nobody decides a request they filed, or one filed by the person they stand in for (DOMAIN.md,
+# "Authority"): neither the filer nor whoever stands in for them counts as who may approve (rule 5).
+# Level 1: Morgan (250, user 10) and a group (2,500) whose only active member is user 20; level 2:
+# Dana (50,000, user 12). User 30 files without holding anything; user 20 stands in for them.
+ONLY_YOU = "nobody decides a request they filed"
+STAND_INS = "you or whoever stands in for you"
+THEIRS = "nobody decides a request they filed, or one filed by the person they stand in for"
+SEGREGATION = BY_AMOUNT[:3]
+LOW_TOP = (*BY_AMOUNT[:2], ApproverSpec(2, "Dana Okafor", Decimal("1000"), user_id=12, active_holders=frozenset({12})))
+
+
+@pytest.mark.parametrize(
+    ("case", "approvers", "overrides", "outcome", "level", "reason"),
+    [
+        (
+            "a stranger's filing: the group decides at level 1",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 99},
+            Outcome.PENDING,
+            1,
+            "Pending: assigned to approval level 1 (Morgan Lee, Managers (group)).",
+        ),
+        (
+            "the group's only member filed it: level 1 is skipped",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 20},
+            Outcome.PENDING,
+            2,
+            f"Nobody at approval level 1 but you may approve 1,400.00, and {ONLY_YOU}: it goes straight to level 2.",
+        ),
+        (
+            "the group's only member stands in for the filer: level 1 is skipped",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({20})},
+            Outcome.PENDING,
+            2,
+            f"Nobody at approval level 1 but {STAND_INS} may approve 1,400.00, and {THEIRS}: "
+            "it goes straight to level 2.",
+        ),
+        (
+            "the filer's colleague may approve a small amount at level 1",
+            SEGREGATION,
+            {"amount": Decimal("200"), "rep_id": 20},
+            Outcome.PENDING,
+            1,
+            "Pending: assigned to approval level 1 (Morgan Lee, Managers (group)).",
+        ),
+        (
+            "the top level's only holder filed a request beyond every tier",
+            SEGREGATION,
+            {"amount": Decimal("2000"), "rep_id": 12},
+            Outcome.REFUSED,
+            None,
+            f"At approval level 2 or above of “Return window”, only you could decide this request, and {ONLY_YOU}. "
+            "Ask a policy admin to name another approver.",
+        ),
+        (
+            "the top level's only holder stands in for the filer",
+            SEGREGATION,
+            {"amount": Decimal("2000"), "rep_id": 30, "rep_stand_ins": frozenset({12})},
+            Outcome.REFUSED,
+            None,
+            f"At approval level 2 or above of “Return window”, only {STAND_INS} could decide this request, "
+            f"and {THEIRS}. Ask a policy admin to name another approver.",
+        ),
+        (
+            "only the filer holds enough: refused, naming everyone else's highest authority",
+            LOW_TOP,
+            {"amount": Decimal("1400"), "rep_id": 20},
+            Outcome.REFUSED,
+            None,
+            f"Nobody but you may approve 1,400.00 under “Return window”, and {ONLY_YOU}; the highest authority "
+            "of anyone else is 1,000.00. Lower the amount, or ask a policy admin about the approvers' authority.",
+        ),
+        (
+            "only the filer's stand-in holds enough",
+            LOW_TOP,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({20})},
+            Outcome.REFUSED,
+            None,
+            f"Nobody but {STAND_INS} may approve 1,400.00 under “Return window”, and {THEIRS}; the highest "
+            "authority of anyone else is 1,000.00. Lower the amount, or ask a policy admin about the approvers' "
+            "authority.",
+        ),
+        (
+            "above everyone's authority, the filer's included: the plain refusal",
+            LOW_TOP,
+            {"amount": Decimal("3000"), "rep_id": 20},
+            Outcome.REFUSED,
+            None,
+            "Nobody may approve 3,000.00 under “Return window”; the highest authority is 1,000.00. "
+            "Lower the amount, or ask a policy admin about the approvers' authority.",
+        ),
+        (
+            "beyond every authority, and the top level's only holder filed it: nobody else could even deny it",
+            SEGREGATION,
+            {"amount": Decimal("60000"), "rep_id": 12},
+            Outcome.REFUSED,
+            None,
+            f"At approval level 2 or above of “Return window”, only you could decide this request, and {ONLY_YOU}. "
+            "Ask a policy admin to name another approver.",
+        ),
+        (
+            "a stand-in who holds nothing changes nothing",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({77})},
+            Outcome.PENDING,
+            1,
+            "Pending: assigned to approval level 1 (Morgan Lee, Managers (group)).",
+        ),
+        (
+            "a repeat customer filed by the group's only member goes past level 1",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 20, "earlier_exceptions": ("EX-1",)},
+            Outcome.PENDING,
+            2,
+            "Pending: assigned to approval level 2 (Dana Okafor).",
+        ),
+    ],
+)
+def test_segregation_of_duties_in_routing_table(case, approvers, overrides, outcome, level, reason):
+    decision = route(PolicySpec("Return window", True, TIERS, approvers), facts(**overrides))
+    assert (decision.outcome, decision.approval_level) == (outcome, level), case
+    assert reason in decision.reasons, (case, decision.reasons)
+    if outcome is Outcome.REFUSED:
+        assert decision.reasons[-1] == reason
+
+
+@pytest.mark.parametrize(
+    ("case", "amount", "lowest", "rep_id", "excluding", "level"),
+    [
+        ("the filer's stand-in is not counted", "2000.00", 1, 30, frozenset({20}), 2),
+        ("nor is the filer among the excluded", "2000.00", 1, None, frozenset({20}), 2),
+        ("escalation past a level only the filer's stand-in holds: nobody", "10.00", 2, 30, frozenset({12}), None),
+        ("escalation past a level only the filer holds: nobody", "10.00", 2, 12, frozenset(), None),
+        ("someone else at the level still counts", "200.00", 1, 30, frozenset({20}), 1),
+    ],
+)
+def test_approval_level_for_without_the_filers_stand_ins(case, amount, lowest, rep_id, excluding, level):
+    found = approval_level_for(BY_AMOUNT, amount=Decimal(amount), lowest=lowest, rep_id=rep_id, excluding=excluding)
+    assert found == level, case
