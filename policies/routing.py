@@ -181,14 +181,14 @@ def _misfits(tier: TierSpec, facts: RequestFacts) -> list[str]:
     return misfits
 
 
-def _segregation_words(facts: RequestFacts) -> tuple[str, str]:
-    """Who may not decide this request, as the filing rep reads it, and the rule that says so."""
+def _segregation_sentence(facts: RequestFacts) -> str:
+    """Why the filer's own authority (and their stand-ins') does not count, as the filing rep reads it."""
     if facts.rep_stand_ins:
         return (
-            "you or whoever stands in for you",
-            "nobody decides a request they filed, or one filed by the person they stand in for",
+            "You filed this request, so neither your authority nor that of whoever stands in for you counts: "
+            "nobody decides a request they filed, or one filed by the person they stand in for."
         )
-    return "you", "nobody decides a request they filed"
+    return "You filed this request, so your own authority does not count: nobody decides a request they filed."
 
 
 def _sentiment_order(sentiment: str) -> int:
@@ -209,7 +209,7 @@ def route(policy: PolicySpec, facts: RequestFacts) -> RoutingDecision:
     5. routing by amount: the lowest level, at or above the one the tier needs, where an active
        approver may approve the amount; refused, naming the highest authority, when no level can.
        Neither the filer nor whoever stands in for them counts (segregation of duties): a level only
-       they could decide is skipped, and the sentences say so.
+       they could decide is skipped, and a sentence says so where it changed the outcome.
     """
     if not policy.active:
         return RoutingDecision(
@@ -290,44 +290,29 @@ def _pending(
             "Ask a policy admin to name one."
         )
     excluded = segregated(facts.rep_id, facts.rep_stand_ins)
-    you, rule = _segregation_words(facts)
     highest = highest_authority(policy.approvers, lowest=needed, excluding=excluded)
+    level = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed, excluding=excluded)
+    # Where it would go if the filer (and whoever stands in for them) could decide it: any difference is
+    # segregation of duties, which the rep reads in its own sentence before the outcome's.
+    if approval_level_for(policy.approvers, amount=facts.amount, lowest=needed) != level or (
+        highest is None and highest_authority(policy.approvers, lowest=needed) is not None
+    ):
+        reasons.append(_segregation_sentence(facts))
     if highest is None:
-        if highest_authority(policy.approvers, lowest=needed) is not None:
-            return refused(
-                f"At approval level {needed} or above of “{policy.name}”, only {you} could decide this request, "
-                f"and {rule}. Ask a policy admin to name another approver."
-            )
         return refused(
             f"“{policy.name}” has no active approver at level {needed} or above, so nobody could decide "
             "this request. Ask a policy admin to name one."
         )
-    level = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed, excluding=excluded)
-    # Where it would go if the filer (and whoever stands in for them) could decide it: any difference is
-    # segregation of duties, and the rep reads that rather than "nobody may".
-    barred = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed) != level
     if level is None:
-        if barred:
-            return refused(
-                f"Nobody but {you} may approve {money(facts.amount)} under “{policy.name}”, and {rule}; "
-                f"the highest authority of anyone else is {money(highest)}. "
-                "Lower the amount, or ask a policy admin about the approvers' authority."
-            )
         return refused(
             f"Nobody may approve {money(facts.amount)} under “{policy.name}”; the highest authority is "
             f"{money(highest)}. Lower the amount, or ask a policy admin about the approvers' authority."
         )
     if level > needed:
         skipped = f"level {needed}" if level - 1 == needed else f"levels {needed}–{level - 1}"
-        if barred:
-            reasons.append(
-                f"Nobody at approval {skipped} but {you} may approve {money(facts.amount)}, and {rule}: "
-                f"it goes straight to level {level}."
-            )
-        else:
-            reasons.append(
-                f"Nobody at approval {skipped} may approve {money(facts.amount)}: it goes straight to level {level}."
-            )
+        reasons.append(
+            f"Nobody at approval {skipped} may approve {money(facts.amount)}: it goes straight to level {level}."
+        )
     approvers = tuple(a for a in policy.approvers if a.level == level)
     names = ", ".join(a.name for a in approvers)
     reasons.append(f"Pending: assigned to approval level {level} ({names}).")

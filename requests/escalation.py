@@ -206,12 +206,12 @@ def _by_level(rows: list) -> dict[tuple[int, int], list]:
     return groups
 
 
-def _by_move(rows: list, policies: dict[int, Policy], *, now: datetime) -> dict[tuple[int, int, int | None], list]:
+def _by_move(rows: list, policies: dict[int, Policy]) -> dict[tuple[int, int, int | None], list]:
     """Breached rows grouped by where they go: the next level above the breached one where an active
-    approver may approve the amount, not counting the filer nor whoever stands in for them on the
-    breach's day (routing by amount, routing.py; segregation of duties, authority.py), or None: alert."""
+    approver may approve the amount, not counting the filer nor whoever stands in for them today (routing
+    by amount, routing.py; segregation of duties, authority.py, as the arrival notices), or None: alert."""
     specs = {policy_id: policy_spec(policy) for policy_id, policy in policies.items()}
-    stand_ins = stand_ins_of(rep_ids={row.rep_id for row in rows}, today=portal_today(now))
+    stand_ins = stand_ins_of(rep_ids={row.rep_id for row in rows})
     groups: dict[tuple[int, int, int | None], list] = defaultdict(list)
     for row in rows:
         to_level = approval_level_for(
@@ -325,7 +325,7 @@ def escalate_batch(
         moves = _Moves()
         escalated: list[int] = []
         alerted: list[int] = []
-        for (policy_id, from_level, to_level), rows in _by_move(breached, policies, now=now).items():
+        for (policy_id, from_level, to_level), rows in _by_move(breached, policies).items():
             policy = policies[policy_id]
             ids = [row.pk for row in rows]
             if to_level is None:

@@ -99,16 +99,15 @@ def routing_decision_for(
     customer: Customer | None,
     facts,
     exclude_request_id: int | None = None,
-    today: date | None = None,
     rep_stand_ins: frozenset[int] | None = None,
 ) -> RoutingDecision:
     """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules
     (``exclude_request_id``: a request routed again does not count as its own earlier exception).
 
-    Whoever stands in for the rep on ``today`` (the portal's date) does not count as who may approve it;
-    ``rep_stand_ins`` when the caller already read them (authority.stand_ins_of)."""
+    Whoever stands in for the rep today (the portal's date, authority.stand_ins_of) does not count as who may
+    approve it; ``rep_stand_ins`` when the caller already read them."""
     if rep_stand_ins is None:
-        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk], today=today)[rep.pk]
+        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
     return route(
         policy_spec(policy),
         RequestFacts(

@@ -20,7 +20,7 @@ from policies.models import Policy
 from policies.routing import Outcome, money
 from policies.selectors import policies_with_rules
 from requests import notifications, sla, webhooks
-from requests.authority import Authority, decision_authority, portal_today
+from requests.authority import Authority, decision_authority
 from requests.models import OPEN_STATUSES, WITHDRAWABLE_STATUSES, ExceptionRequest, QuestionAnswer, Status
 from requests.selectors import calendar_spec, routing_decision_for
 from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version, when
@@ -324,7 +324,6 @@ def _reroute(
         customer=request.customer,
         facts=facts,
         exclude_request_id=request.pk,
-        today=portal_today(now),
     )
     if decision.outcome is Outcome.REFUSED:
         raise FilingRefused(("The correction cannot be accepted:", *decision.reasons, "Nothing was changed."))

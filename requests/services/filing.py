@@ -15,7 +15,7 @@ from django.utils import timezone
 from policies.routing import Outcome, RoutingDecision
 from policies.selectors import policies_with_rules, policy_with_rules
 from requests import notifications, sla, webhooks
-from requests.authority import portal_today, stand_ins_of
+from requests.authority import stand_ins_of
 from requests.models import Customer, ExceptionRequest, Status
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import calendar_spec, customer_for_reference, routing_decision_for
@@ -135,8 +135,9 @@ def exception_request_file(
         # Lock the customer: two requests for the same customer filed at once must
         # see each other, or the one-time rule could be bypassed by a double click.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        # Read once: routing does not count them as who may approve, nor are they told it arrived.
-        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk], today=portal_today(now))[rep.pk]
+        # Whoever stands in for the rep today (the portal's date, as for every rule of authority; ``now`` may be
+        # back-dated demo data), read once: routing does not count them, nor are they told it arrived.
+        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
         decision = routing_decision_for(
             rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins
         )
@@ -211,7 +212,7 @@ def exception_request_preview(
     if policy is None:
         raise InvalidInput("Pick a policy.")
     customer = customer_for_reference(facts.customer_ref)
-    decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts, today=portal_today(now))
+    decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
     due = None
     if decision.outcome is Outcome.PENDING:
         due = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=calendar_spec(policy))
