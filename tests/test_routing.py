@@ -14,6 +14,7 @@ from policies.routing import (
     RequestFacts,
     TierSpec,
     approval_level_for,
+    highest_authority,
     route,
 )
 
@@ -447,3 +448,24 @@ def test_segregation_of_duties_in_routing_table(case, approvers, overrides, outc
 def test_approval_level_for_without_the_filers_stand_ins(case, amount, lowest, rep_id, excluding, level):
     found = approval_level_for(BY_AMOUNT, amount=Decimal(amount), lowest=lowest, rep_id=rep_id, excluding=excluding)
     assert found == level, case
+
+
+@pytest.mark.parametrize(
+    ("case", "lowest", "rep_id", "excluding", "highest"),
+    [
+        ("everyone active counts", 1, None, frozenset(), Decimal("50000")),
+        ("the filer's authority is not counted", 2, 12, frozenset(), None),
+        ("nor that of whoever stands in for the filer", 2, 30, frozenset({12}), None),
+        ("the group's other members still count", 1, 12, frozenset(), Decimal("2500")),
+        ("a group whose only member filed it counts for nothing", 1, 12, frozenset({20}), Decimal("250")),
+    ],
+)
+def test_highest_authority_without_the_filer_and_their_stand_ins(case, lowest, rep_id, excluding, highest):
+    assert highest_authority(BY_AMOUNT, lowest=lowest, rep_id=rep_id, excluding=excluding) == highest, case
+
+
+def test_a_row_above_the_amount_may_not_approve_it_whoever_holds_it() -> None:
+    row = ApproverSpec(1, "Morgan Lee", Decimal("250"), user_id=10, active_holders=frozenset({10}))
+    assert row.may_approve(Decimal("250.01")) is False
+    assert row.may_approve(Decimal("250.00"), excluding=frozenset({10})) is False
+    assert row.may_approve(Decimal("250.00")) is True
