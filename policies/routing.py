@@ -90,7 +90,11 @@ class RequestFacts:
     rep_has_tier2_right: bool = False
     # The filing rep: segregation of duties, they never approve their own request.
     rep_id: int | None = None
-    # References of this customer's earlier (not denied) exceptions under this policy.
+    # Whoever stands in for the filing rep today (an out-of-office in force): they may not decide what the
+    # person they stand in for filed (DOMAIN.md, "Authority"), so they do not count as who may approve it.
+    rep_stand_ins: frozenset[int] = frozenset()
+    # References of this customer's earlier exceptions under this policy: granted, approved or still being
+    # decided (neither denied nor withdrawn, requests.selectors.earlier_exception_references).
     earlier_exceptions: tuple[str, ...] = ()
 
 
@@ -120,23 +124,42 @@ def within_authority(amount: Decimal, authority: Decimal | None) -> bool:
     return authority is not None and amount <= authority
 
 
+def segregated(rep_id: int | None, stand_ins: frozenset[int] = frozenset()) -> frozenset[int]:
+    """Who may not decide a request: the rep who filed it, and whoever stands in for that rep
+    (segregation of duties, DOMAIN.md "Authority")."""
+    return stand_ins | {rep_id} if rep_id is not None else stand_ins
+
+
 def approval_level_for(
-    approvers: tuple[ApproverSpec, ...], *, amount: Decimal, lowest: int, rep_id: int | None = None
+    approvers: tuple[ApproverSpec, ...],
+    *,
+    amount: Decimal,
+    lowest: int,
+    rep_id: int | None = None,
+    excluding: frozenset[int] = frozenset(),
 ) -> int | None:
     """Routing by amount: the lowest approval level, at or above ``lowest``, where at least one
-    active approver other than the filer may approve ``amount``; None when no level can.
+    active approver other than the filer (``rep_id``) and ``excluding`` (whoever stands in for the
+    filer) may approve ``amount``; None when no level can.
 
     The filing service routes with ``lowest`` = the level the tier needs; the SLA sweep escalates
     a breach with ``lowest`` = the level above the breached one.
     """
-    excluding = frozenset({rep_id}) if rep_id is not None else frozenset()
+    excluding = segregated(rep_id, excluding)
     able = [a.level for a in approvers if a.level >= lowest and a.may_approve(amount, excluding=excluding)]
     return min(able, default=None)
 
 
-def highest_authority(approvers: tuple[ApproverSpec, ...], *, lowest: int, rep_id: int | None = None) -> Decimal | None:
-    """The largest money authority an active approver (other than the filer) holds at or above ``lowest``."""
-    excluding = frozenset({rep_id}) if rep_id is not None else frozenset()
+def highest_authority(
+    approvers: tuple[ApproverSpec, ...],
+    *,
+    lowest: int,
+    rep_id: int | None = None,
+    excluding: frozenset[int] = frozenset(),
+) -> Decimal | None:
+    """The largest money authority an active approver (other than the filer and ``excluding``) holds at or
+    above ``lowest``."""
+    excluding = segregated(rep_id, excluding)
     staffed = [a.money_authority for a in approvers if a.level >= lowest and a.is_staffed(excluding=excluding)]
     return max(staffed, default=None)
 
@@ -158,6 +181,16 @@ def _misfits(tier: TierSpec, facts: RequestFacts) -> list[str]:
     return misfits
 
 
+def _segregation_sentence(facts: RequestFacts) -> str:
+    """Why the filer's own authority (and their stand-ins') does not count, as the filing rep reads it."""
+    if facts.rep_stand_ins:
+        return (
+            "You filed this request, so neither your authority nor that of whoever stands in for you counts: "
+            "nobody decides a request they filed, or one filed by the person they stand in for."
+        )
+    return "You filed this request, so your own authority does not count: nobody decides a request they filed."
+
+
 def _sentiment_order(sentiment: str) -> int:
     order = list(SENTIMENT_WORDS)
     return order.index(sentiment) if sentiment in order else len(order)
@@ -174,8 +207,9 @@ def route(policy: PolicySpec, facts: RequestFacts) -> RoutingDecision:
        unless this customer already had an exception under this policy;
     4. otherwise pending, assigned to the policy's approval level;
     5. routing by amount: the lowest level, at or above the one the tier needs, where an active
-       approver (not the filer) may approve the amount; refused, naming the highest authority,
-       when no level can.
+       approver may approve the amount; refused, naming the highest authority, when no level can.
+       Neither the filer nor whoever stands in for them counts (segregation of duties): a level only
+       they could decide is skipped, and a sentence says so where it changed the outcome.
     """
     if not policy.active:
         return RoutingDecision(
@@ -255,13 +289,20 @@ def _pending(
             f"“{policy.name}” has no approver at any level, so nobody could decide this request. "
             "Ask a policy admin to name one."
         )
-    highest = highest_authority(policy.approvers, lowest=needed, rep_id=facts.rep_id)
+    excluded = segregated(facts.rep_id, facts.rep_stand_ins)
+    highest = highest_authority(policy.approvers, lowest=needed, excluding=excluded)
+    level = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed, excluding=excluded)
+    # Where it would go if the filer (and whoever stands in for them) could decide it: any difference is
+    # segregation of duties, which the rep reads in its own sentence before the outcome's.
+    if approval_level_for(policy.approvers, amount=facts.amount, lowest=needed) != level or (
+        highest is None and highest_authority(policy.approvers, lowest=needed) is not None
+    ):
+        reasons.append(_segregation_sentence(facts))
     if highest is None:
         return refused(
             f"“{policy.name}” has no active approver at level {needed} or above, so nobody could decide "
             "this request. Ask a policy admin to name one."
         )
-    level = approval_level_for(policy.approvers, amount=facts.amount, lowest=needed, rep_id=facts.rep_id)
     if level is None:
         return refused(
             f"Nobody may approve {money(facts.amount)} under “{policy.name}”; the highest authority is "

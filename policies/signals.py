@@ -6,7 +6,7 @@ from uuid import uuid4
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from policies.models import (
     ApproverLevel,
@@ -31,6 +31,12 @@ def rules_changed(**kwargs) -> None:
         RulesVersion.objects.get_or_create(pk=1, defaults={"stamp": stamp})
 
 
+def memberships_changed(*, action: str, **kwargs) -> None:
+    """Group memberships and permissions decide who is an approver and who holds a group's rows."""
+    if action in ("post_add", "post_remove", "post_clear"):
+        rules_changed()
+
+
 def connect() -> None:
     # Approver levels carry their holder's name (user or group) into routing's explanation.
     for model in (Policy, ProblemType, Control, ExceptionTier, ApproverLevel, BusinessCalendar, Holiday, Group):
@@ -39,3 +45,7 @@ def connect() -> None:
     User = get_user_model()
     post_save.connect(rules_changed, sender=User, dispatch_uid="rules-save-user")
     post_delete.connect(rules_changed, sender=User, dispatch_uid="rules-delete-user")
+    # user.groups.add(...) and the like send no post_save: without these, a cached policy would keep counting
+    # (or not counting) a group's members as who may approve until some other change.
+    for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(memberships_changed, sender=through, dispatch_uid=f"rules-m2m-{through.__name__}")

@@ -20,6 +20,7 @@ the pure rule on that plain data, cheap enough to run for every row of the queue
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -219,6 +220,18 @@ def delegations_in_force(*, delegate: AbstractBaseUser, today: date | None = Non
     """Out-of-offices naming ``delegate`` that run today by the portal's calendar."""
     today = today or portal_today()
     return Delegation.objects.filter(delegate=delegate, starts_on__lte=today, ends_on__gte=today)
+
+
+def stand_ins_of(*, rep_ids: Iterable[int], today: date | None = None) -> dict[int, frozenset[int]]:
+    """Whoever stands in for each of ``rep_ids`` today (an out-of-office in force, by the portal's dates),
+    whatever the absent person's role: segregation of duties bars them from deciding what that person
+    filed, so routing and escalation do not count them as who may approve it. One query."""
+    today = today or portal_today()
+    found: dict[int, set[int]] = {rep_id: set() for rep_id in rep_ids}
+    rows = Delegation.objects.filter(approver_id__in=list(found), starts_on__lte=today, ends_on__gte=today)
+    for absent_id, delegate_id in rows.values_list("approver_id", "delegate_id"):
+        found[absent_id].add(delegate_id)
+    return {rep_id: frozenset(delegates) for rep_id, delegates in found.items()}
 
 
 def effective_absent_approvers(*, delegate: AbstractBaseUser, today: date | None = None) -> list[AbstractBaseUser]:

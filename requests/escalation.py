@@ -41,7 +41,7 @@ from policies.models import Policy
 from policies.routing import approval_level_for
 from policies.selectors import policies_with_rules, policy_spec
 from requests import notifications, sla, webhooks
-from requests.authority import portal_today
+from requests.authority import portal_today, stand_ins_of
 from requests.models import (
     OPEN_STATUSES,
     Delegation,
@@ -208,12 +208,18 @@ def _by_level(rows: list) -> dict[tuple[int, int], list]:
 
 def _by_move(rows: list, policies: dict[int, Policy]) -> dict[tuple[int, int, int | None], list]:
     """Breached rows grouped by where they go: the next level above the breached one where an active
-    approver (not the filer) may approve the amount (routing by amount, routing.py), or None: alert."""
+    approver may approve the amount, not counting the filer nor whoever stands in for them today (routing
+    by amount, routing.py; segregation of duties, authority.py, as the arrival notices), or None: alert."""
     specs = {policy_id: policy_spec(policy) for policy_id, policy in policies.items()}
+    stand_ins = stand_ins_of(rep_ids={row.rep_id for row in rows})
     groups: dict[tuple[int, int, int | None], list] = defaultdict(list)
     for row in rows:
         to_level = approval_level_for(
-            specs[row.policy_id].approvers, amount=row.amount, lowest=row.approval_level + 1, rep_id=row.rep_id
+            specs[row.policy_id].approvers,
+            amount=row.amount,
+            lowest=row.approval_level + 1,
+            rep_id=row.rep_id,
+            excluding=stand_ins[row.rep_id],
         )
         groups[(row.policy_id, row.approval_level, to_level)].append(row)
     return groups

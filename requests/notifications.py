@@ -37,7 +37,7 @@ from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
 from requests import decision_links
-from requests.authority import Authority, decision_authority, portal_today
+from requests.authority import Authority, decision_authority, portal_today, stand_ins_of
 from requests.models import (
     OPEN_STATUSES,
     Delegation,
@@ -108,19 +108,17 @@ def each_once(users: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
     return list(seen.values())
 
 
-def deciders_of(request: ExceptionRequest) -> list[AbstractBaseUser]:
+def deciders_of(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | None = None) -> list[AbstractBaseUser]:
     """Who may decide ``request`` at its level: ``deciders`` without its rep nor anyone standing in for its
-    rep today (segregation of duties, authority.py), so that nobody is told of what they may not decide."""
+    rep today (segregation of duties, authority.py), so that nobody is told of what they may not decide.
+    ``rep_stand_ins``: those stand-ins, when the caller already read them (filing routes with them)."""
     today = portal_today()
-    stand_ins_of_rep = set(
-        Delegation.objects.filter(approver_id=request.rep_id, starts_on__lte=today, ends_on__gte=today).values_list(
-            "delegate_id", flat=True
-        )
-    )
+    if rep_stand_ins is None:
+        rep_stand_ins = stand_ins_of(rep_ids=[request.rep_id], today=today)[request.rep_id]
     return [
         user
         for user in deciders(policy_id=request.policy_id, level=request.approval_level, today=today)
-        if user.pk != request.rep_id and user.pk not in stand_ins_of_rep
+        if user.pk != request.rep_id and user.pk not in rep_stand_ins
     ]
 
 
@@ -167,9 +165,9 @@ def queue_emails(notification_ids: list[int]) -> None:
         enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
 
 
-def request_filed(request: ExceptionRequest) -> list[Notification]:
+def request_filed(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | None = None) -> list[Notification]:
     """A request filed pending waits at its level: everyone who may decide it there is told once (not its rep)."""
-    recipients = deciders_of(request)
+    recipients = deciders_of(request, rep_stand_ins=rep_stand_ins)
     text = f"{request.reference} waits for your decision (just filed): {request.policy.name}, {money(request.amount)}."
     return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
 

@@ -26,6 +26,7 @@ from requests.authority import (
     authority_for_request,
     authority_phrase,
     decision_authority,
+    stand_ins_of,
 )
 from requests.models import (
     DECIDED_STATUSES,
@@ -92,10 +93,21 @@ def earlier_exception_references(
 
 
 def routing_decision_for(
-    *, rep: AbstractBaseUser, policy: Policy, customer: Customer | None, facts, exclude_request_id: int | None = None
+    *,
+    rep: AbstractBaseUser,
+    policy: Policy,
+    customer: Customer | None,
+    facts,
+    exclude_request_id: int | None = None,
+    rep_stand_ins: frozenset[int] | None = None,
 ) -> RoutingDecision:
     """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules
-    (``exclude_request_id``: a request routed again does not count as its own earlier exception)."""
+    (``exclude_request_id``: a request routed again does not count as its own earlier exception).
+
+    Whoever stands in for the rep today (the portal's date, authority.stand_ins_of) does not count as who may
+    approve it; ``rep_stand_ins`` when the caller already read them."""
+    if rep_stand_ins is None:
+        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
     return route(
         policy_spec(policy),
         RequestFacts(
@@ -106,6 +118,7 @@ def routing_decision_for(
             waived_controls=tuple(facts.waived_controls),
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
             rep_id=rep.pk,
+            rep_stand_ins=rep_stand_ins,
             earlier_exceptions=earlier_exception_references(
                 customer=customer, policy_id=policy.pk, exclude_request_id=exclude_request_id
             ),

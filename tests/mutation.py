@@ -350,7 +350,20 @@ def _preload(pure: bool) -> None:
 
 
 def _pytest_options(pure: bool) -> list[str]:
-    options = ["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-o", "addopts="]
+    # addopts are cleared, so the schemathesis plugin (which imports the HTTP library our app shadows) is refused here too.
+    options = [
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:schemathesis",
+        "--no-header",
+        "-o",
+        "addopts=",
+    ]
     # Pure tests need neither Django nor the shared fixtures of conftest.py (which import the models).
     return [*options, "--noconftest", "-p", "no:django"] if pure else options
 

@@ -319,7 +319,11 @@ def _reroute(
         corrective_action=request.corrective_action,
     )
     decision = routing_decision_for(
-        rep=rep, policy=policy, customer=request.customer, facts=facts, exclude_request_id=request.pk
+        rep=rep,
+        policy=policy,
+        customer=request.customer,
+        facts=facts,
+        exclude_request_id=request.pk,
     )
     if decision.outcome is Outcome.REFUSED:
         raise FilingRefused(("The correction cannot be accepted:", *decision.reasons, "Nothing was changed."))

@@ -15,6 +15,7 @@ from django.utils import timezone
 from policies.routing import Outcome, RoutingDecision
 from policies.selectors import policies_with_rules, policy_with_rules
 from requests import notifications, sla, webhooks
+from requests.authority import stand_ins_of
 from requests.models import Customer, ExceptionRequest, Status
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import calendar_spec, customer_for_reference, routing_decision_for
@@ -137,7 +138,12 @@ def exception_request_file(
         # Lock the customer: two requests for the same customer filed at once must
         # see each other, or the one-time rule could be bypassed by a double click.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        decision = routing_decision_for(rep=rep, policy=policy, customer=customer, facts=facts)
+        # Whoever stands in for the rep today (the portal's date, as for every rule of authority; ``now`` may be
+        # back-dated demo data), read once: routing does not count them, nor are they told it arrived.
+        rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
+        decision = routing_decision_for(
+            rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins
+        )
         if decision.outcome is Outcome.REFUSED:
             transaction.set_rollback(True)
             raise FilingRefused(decision.reasons)
@@ -195,7 +201,7 @@ def exception_request_file(
             check_review_on_commit(policy.pk)
         else:
             check_sla_on_time(request, now=now)
-            notifications.request_filed(request)
+            notifications.request_filed(request, rep_stand_ins=rep_stand_ins)
         webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
     return request
 

@@ -14,6 +14,7 @@ from policies.routing import (
     RequestFacts,
     TierSpec,
     approval_level_for,
+    highest_authority,
     route,
 )
 
@@ -297,3 +298,177 @@ def test_inactive_approvers_only_is_refused_as_unstaffed():
     decision = route(policy, facts(amount=Decimal("300")))
     assert decision.outcome is Outcome.REFUSED
     assert "has no active approver at level 1 or above" in decision.reasons[-1]
+
+
+# --- segregation of duties in routing -------------------------------------------------------------
+# Nobody decides a request they filed, or one filed by the person they stand in for (DOMAIN.md,
+# "Authority"): neither the filer nor whoever stands in for them counts as who may approve (rule 5).
+# Level 1: Morgan (250, user 10) and a group (2,500) whose only active member is user 20; level 2:
+# Dana (50,000, user 12). User 30 files without holding anything; user 20 stands in for them.
+YOURS = "You filed this request, so your own authority does not count: nobody decides a request they filed."
+THEIRS = (
+    "You filed this request, so neither your authority nor that of whoever stands in for you counts: "
+    "nobody decides a request they filed, or one filed by the person they stand in for."
+)
+SKIP_1 = "Nobody at approval level 1 may approve 1,400.00: it goes straight to level 2."
+PENDING_1 = "Pending: assigned to approval level 1 (Morgan Lee, Managers (group))."
+NOBODY_AT_2 = (
+    "“Return window” has no active approver at level 2 or above, so nobody could decide this request. "
+    "Ask a policy admin to name one."
+)
+SEGREGATION = BY_AMOUNT[:3]
+LOW_TOP = (*BY_AMOUNT[:2], ApproverSpec(2, "Dana Okafor", Decimal("1000"), user_id=12, active_holders=frozenset({12})))
+
+
+def _nobody_may(amount: str, highest: str) -> str:
+    return (
+        f"Nobody may approve {amount} under “Return window”; the highest authority is {highest}. "
+        "Lower the amount, or ask a policy admin about the approvers' authority."
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "approvers", "overrides", "outcome", "level", "last_reasons"),
+    [
+        (
+            "a stranger's filing: the group decides at level 1",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 99},
+            Outcome.PENDING,
+            1,
+            ("Tier 3, a full resolution, is always decided by an approver.", PENDING_1),
+        ),
+        (
+            "the group's only member filed it: level 1 is skipped",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 20},
+            Outcome.PENDING,
+            2,
+            (YOURS, SKIP_1, "Pending: assigned to approval level 2 (Dana Okafor)."),
+        ),
+        (
+            "the group's only member stands in for the filer: level 1 is skipped",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({20})},
+            Outcome.PENDING,
+            2,
+            (THEIRS, SKIP_1, "Pending: assigned to approval level 2 (Dana Okafor)."),
+        ),
+        (
+            "the filer's colleague may approve a small amount at level 1: nothing to explain",
+            SEGREGATION,
+            {"amount": Decimal("200"), "rep_id": 20},
+            Outcome.PENDING,
+            1,
+            ("Tier 2 needs approval: you do not hold the tier-2 right for “Return window”.", PENDING_1),
+        ),
+        (
+            "the top level's only holder filed a request beyond every tier",
+            SEGREGATION,
+            {"amount": Decimal("2000"), "rep_id": 12},
+            Outcome.REFUSED,
+            None,
+            (YOURS, NOBODY_AT_2),
+        ),
+        (
+            "the top level's only holder stands in for the filer",
+            SEGREGATION,
+            {"amount": Decimal("2000"), "rep_id": 30, "rep_stand_ins": frozenset({12})},
+            Outcome.REFUSED,
+            None,
+            (THEIRS, NOBODY_AT_2),
+        ),
+        (
+            "beyond every authority, the top level's only holder filed it: nobody else could even deny it",
+            SEGREGATION,
+            {"amount": Decimal("60000"), "rep_id": 12},
+            Outcome.REFUSED,
+            None,
+            (YOURS, NOBODY_AT_2),
+        ),
+        (
+            "only the filer holds enough: refused, naming everyone else's highest authority",
+            LOW_TOP,
+            {"amount": Decimal("1400"), "rep_id": 20},
+            Outcome.REFUSED,
+            None,
+            (YOURS, _nobody_may("1,400.00", "1,000.00")),
+        ),
+        (
+            "only the filer's stand-in holds enough",
+            LOW_TOP,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({20})},
+            Outcome.REFUSED,
+            None,
+            (THEIRS, _nobody_may("1,400.00", "1,000.00")),
+        ),
+        (
+            "above everyone's authority, the filer's included: no segregation sentence",
+            LOW_TOP,
+            {"amount": Decimal("3000"), "rep_id": 20},
+            Outcome.REFUSED,
+            None,
+            (
+                "No tier's predefined limits cover this request: it needs the top level of approval.",
+                _nobody_may("3,000.00", "1,000.00"),
+            ),
+        ),
+        (
+            "a stand-in who holds nothing changes nothing",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 30, "rep_stand_ins": frozenset({77})},
+            Outcome.PENDING,
+            1,
+            ("Tier 3, a full resolution, is always decided by an approver.", PENDING_1),
+        ),
+        (
+            "a repeat customer filed by the group's only member goes past level 1",
+            SEGREGATION,
+            {"amount": Decimal("1400"), "rep_id": 20, "earlier_exceptions": ("EX-1",)},
+            Outcome.PENDING,
+            2,
+            (YOURS, SKIP_1, "Pending: assigned to approval level 2 (Dana Okafor)."),
+        ),
+    ],
+)
+def test_segregation_of_duties_in_routing_table(case, approvers, overrides, outcome, level, last_reasons):
+    decision = route(PolicySpec("Return window", True, TIERS, approvers), facts(**overrides))
+    assert (decision.outcome, decision.approval_level) == (outcome, level), case
+    assert decision.reasons[-len(last_reasons) :] == last_reasons, case
+    assert (YOURS in decision.reasons or THEIRS in decision.reasons) is (last_reasons[0] in (YOURS, THEIRS)), case
+
+
+@pytest.mark.parametrize(
+    ("case", "amount", "lowest", "rep_id", "excluding", "level"),
+    [
+        ("the filer's stand-in is not counted", "2000.00", 1, 30, frozenset({20}), 2),
+        ("nor is the filer among the excluded", "2000.00", 1, None, frozenset({20}), 2),
+        ("escalation past a level only the filer's stand-in holds: nobody", "10.00", 2, 30, frozenset({12}), None),
+        ("escalation past a level only the filer holds: nobody", "10.00", 2, 12, frozenset(), None),
+        ("someone else at the level still counts", "200.00", 1, 30, frozenset({20}), 1),
+    ],
+)
+def test_approval_level_for_without_the_filers_stand_ins(case, amount, lowest, rep_id, excluding, level):
+    found = approval_level_for(BY_AMOUNT, amount=Decimal(amount), lowest=lowest, rep_id=rep_id, excluding=excluding)
+    assert found == level, case
+
+
+@pytest.mark.parametrize(
+    ("case", "lowest", "rep_id", "excluding", "highest"),
+    [
+        ("everyone active counts", 1, None, frozenset(), Decimal("50000")),
+        ("the filer's authority is not counted", 2, 12, frozenset(), None),
+        ("nor that of whoever stands in for the filer", 2, 30, frozenset({12}), None),
+        ("the group's other members still count", 1, 12, frozenset(), Decimal("2500")),
+        ("a group whose only member filed it counts for nothing", 1, 12, frozenset({20}), Decimal("250")),
+    ],
+)
+def test_highest_authority_without_the_filer_and_their_stand_ins(case, lowest, rep_id, excluding, highest):
+    assert highest_authority(BY_AMOUNT, lowest=lowest, rep_id=rep_id, excluding=excluding) == highest, case
+
+
+def test_a_row_above_the_amount_may_not_approve_it_whoever_holds_it() -> None:
+    row = ApproverSpec(1, "Morgan Lee", Decimal("250"), user_id=10, active_holders=frozenset({10}))
+    assert row.may_approve(Decimal("250.01")) is False
+    assert row.may_approve(Decimal("250.00"), excluding=frozenset({10})) is False
+    assert row.may_approve(Decimal("250.00")) is True
