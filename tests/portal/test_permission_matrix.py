@@ -25,7 +25,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.urlwalk import ROLES, all_routes, build_world
+from tests.urlwalk import ROLES, all_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -410,18 +410,7 @@ def in_part(key: str, part: str) -> bool:
 # over its processes; each part checks its own rows, and the four together every row of the table.
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("part", ["admin", "portal"])
-def test_every_url_role_and_method_gets_the_status_in_the_table(
-    part, method, policy, rep, rep_with_right, manager_low, manager_high, director, admin_user
-):
-    world = build_world(
-        policy=policy,
-        rep=rep,
-        rep_with_right=rep_with_right,
-        manager_low=manager_low,
-        manager_high=manager_high,
-        director=director,
-        admin_user=admin_user,
-    )
+def test_every_url_role_and_method_gets_the_status_in_the_table(part, method, world):
     expected = {
         (key, how): codes for (key, how), codes in parse(MATRIX).items() if how == method and in_part(key, part)
     }
@@ -462,19 +451,10 @@ def test_every_url_role_and_method_gets_the_status_in_the_table(
 
 
 def test_the_navigation_shows_only_links_the_person_can_open(
-    policy, rep, rep_with_right, manager_low, manager_high, director, admin_user
+    world,
 ):
     """Every link in the menu bar and on the notifications page opens for the person shown it (no 403),
     and a person in no group is shown neither All requests nor the email preferences."""
-    world = build_world(
-        policy=policy,
-        rep=rep,
-        rep_with_right=rep_with_right,
-        manager_low=manager_low,
-        manager_high=manager_high,
-        director=director,
-        admin_user=admin_user,
-    )
     shown = {}
     for role in ROLES[2:]:  # the logged-in ones
         client = world.client(role)
