@@ -25,6 +25,7 @@ from requests.sla import (
     resume_deadline,
     sla_state,
     time_left,
+    timer_countdowns,
     working_minutes_between,
 )
 from tests.requests.test_sla_clock import BUSINESS, WEEKDAYS, london, utc
@@ -356,3 +357,57 @@ def test_days_without_work_are_counted_in_a_row_not_in_total() -> None:
     assert result == datetime.combine(
         date(2026, 1, 5) + timedelta(weeks=699), time(17), tzinfo=BUSINESS.zone
     ).astimezone(UTC)
+
+
+# timer_countdowns: when the precise SLA checks run (requests/services/timers.py schedules them).
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+HORIZON, RESOLUTION = timedelta(seconds=30), timedelta(milliseconds=100)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "expected"),
+    [
+        ([10.0], [10.0]),
+        ([0.0, -5.0], []),  # due now or past: the running sweep's business
+        ([30.0], [30.0]),  # at the horizon: still this interval's
+        ([30.01], []),  # beyond the horizon: the next sweep's
+        ([1.01, 1.04, 1.1], [1.1]),  # merged, rounded up: never early
+        ([29.95], [30.0]),  # rounded up, but never past the horizon
+        ([20.0, 5.0, 12.0], [5.0, 12.0, 20.0]),  # in order
+        ([0.01], [0.1]),
+    ],
+)
+def test_timer_countdowns(offsets, expected) -> None:
+    moments = [T0 + timedelta(seconds=offset) for offset in offsets]
+    got = timer_countdowns([*moments, None], now=T0, horizon=HORIZON, resolution=RESOLUTION)
+    assert got == pytest.approx(expected)
+    assert isinstance(got, list)
+
+
+def test_timer_countdowns_reads_moments_in_any_zone_as_instants() -> None:
+    moment = (T0 + timedelta(seconds=12)).astimezone(BUSINESS.zone)
+    assert timer_countdowns([moment], now=T0.astimezone(BUSINESS.zone), horizon=HORIZON, resolution=RESOLUTION) == [
+        pytest.approx(12.0)
+    ]
+
+
+def test_timer_countdowns_of_nothing_is_nothing() -> None:
+    assert timer_countdowns([None, None], now=T0, horizon=HORIZON, resolution=RESOLUTION) == []
+
+
+@pytest.mark.parametrize("resolution", [timedelta(0), timedelta(seconds=-1)])
+def test_timer_countdowns_refuses_a_resolution_that_is_not_positive(resolution) -> None:
+    with pytest.raises(ValueError, match=r"^resolution must be positive$"):
+        timer_countdowns([T0 + timedelta(seconds=5)], now=T0, horizon=HORIZON, resolution=resolution)
+
+
+@pytest.mark.parametrize(
+    ("moments", "now", "message"),
+    [
+        ([T0], datetime(2026, 11, 23, 10, 0), r"^now must be timezone-aware"),
+        ([datetime(2026, 11, 23, 10, 0, 5)], T0, r"^moment must be timezone-aware"),
+    ],
+)
+def test_timer_countdowns_refuses_naive_times(moments, now, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        timer_countdowns(moments, now=now, horizon=HORIZON, resolution=RESOLUTION)

@@ -9,7 +9,6 @@ from unittest import mock
 import pytest
 import time_machine
 
-from requests import sla
 from requests.escalation import sla_sweep_and_look_ahead
 from requests.models import Escalation, ExceptionRequest, Status
 from requests.services import exception_request_file
@@ -18,6 +17,7 @@ from tests.conftest import facts
 from tests.support import FILED
 
 SECOND = timedelta(seconds=1)
+# The pure rule under the timers (sla.timer_countdowns) is tested in tests/requests/test_sla_rules.py.
 
 
 @pytest.fixture
@@ -32,24 +32,6 @@ def countdowns(apply_async) -> list[float]:
 
 def file_pending(rep, policy, now: datetime) -> ExceptionRequest:
     return exception_request_file(rep=rep, facts=facts(policy, amount=Decimal("300")), now=now)
-
-
-@pytest.mark.parametrize(
-    ("offsets", "expected"),
-    [
-        ([10.0], [10.0]),
-        ([0.0, -5.0], []),  # due now or past: the running sweep's business
-        ([30.0, 30.01], [30.0]),  # beyond the horizon: the next sweep's
-        ([1.01, 1.04, 1.1], [1.1]),  # merged, rounded up: never early
-        ([29.95], [30.0]),
-    ],
-)
-def test_timer_countdowns(offsets, expected):
-    moments = [FILED + timedelta(seconds=offset) for offset in offsets]
-    got = sla.timer_countdowns(
-        [*moments, None], now=FILED, horizon=timedelta(seconds=30), resolution=timedelta(milliseconds=100)
-    )
-    assert got == pytest.approx(expected)
 
 
 def test_filing_with_a_deadline_before_the_next_sweep_schedules_checks_at_reminder_and_deadline(
