@@ -62,3 +62,8 @@ def local(moment: date | datetime, fmt: str) -> str:
     if isinstance(moment, datetime) and timezone.is_aware(moment):
         moment = timezone.localtime(moment)
     return dateformat.format(moment, fmt)
+
+
+def when(moment: datetime) -> str:
+    """A moment inside a sentence written in Python: "07 Dec 2026 at 14:05", in the current time zone."""
+    return local(moment, TEXT_WHEN)

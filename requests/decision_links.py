@@ -66,10 +66,6 @@ class LinkCheck:
         return not self.problem
 
 
-def _when(moment) -> str:
-    return formatting.local(moment, formatting.TEXT_WHEN)
-
-
 def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCheck:
     """Read and check a token against the request as it stands (pass a row locked for update when deciding)."""
     try:
@@ -95,14 +91,17 @@ def link_check(token: str, *, request: ExceptionRequest | None = None) -> LinkCh
             return LinkCheck(
                 **found,
                 decided_by_you=True,
-                problem=f"{request.reference} was already {verb} by you at {_when(request.decided_at)}.",
+                problem=f"{request.reference} was already {verb} by you at {formatting.when(request.decided_at)}.",
             )
         return LinkCheck(
             **found,
-            problem=f"{request.reference} was already {verb} by {display_name(request.decided_by)} at {_when(request.decided_at)}.",
+            problem=(
+                f"{request.reference} was already {verb} by {display_name(request.decided_by)} "
+                f"at {formatting.when(request.decided_at)}."
+            ),
         )
     if request.status == Status.WITHDRAWN:
-        when = f" at {_when(request.withdrawn_at)}" if request.withdrawn_at else ""
+        when = f" at {formatting.when(request.withdrawn_at)}" if request.withdrawn_at else ""
         return LinkCheck(
             **found,
             problem=f"{request.reference} was withdrawn by {display_name(request.rep)}{when}: this link is closed, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from exceptions_portal import formatting
 from exceptions_portal.celery import enqueue_on_commit
 from policies.models import Policy
 from requests.models import ExceptionRequest
@@ -20,10 +19,6 @@ def policy_version(policy: Policy) -> int | None:
     if hasattr(policy, "latest_history_id"):  # read with the policy's rules (policy_with_rules)
         return policy.latest_history_id
     return policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
-
-
-def when(moment: datetime) -> str:
-    return formatting.local(moment, formatting.TEXT_WHEN)
 
 
 def check_sla_on_time(request: ExceptionRequest, *, now: datetime) -> None:

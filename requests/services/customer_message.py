@@ -6,10 +6,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 from requests import messages as customer_messages
 from requests.models import ExceptionRequest
-from requests.services._common import when
 from requests.services.errors import InvalidInput, MessageAlreadySent, NotYours, WrongStatus
 
 
@@ -49,7 +49,7 @@ def customer_message_save(*, request_id: int, rep: AbstractBaseUser, text: str, 
         if not request.is_decided:
             raise WrongStatus("There is no message to send until the request is decided.")
         if request.message_sent_at is not None:
-            raise MessageAlreadySent(f"The message was already sent on {when(request.message_sent_at)}.")
+            raise MessageAlreadySent(f"The message was already sent on {formatting.when(request.message_sent_at)}.")
         request.customer_message = text
         if send:
             request.message_sent_at = timezone.now()

@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from exceptions_portal import formatting
 from exceptions_portal.people import display_name
 from policies.models import Policy
 from policies.routing import Outcome, money
@@ -23,7 +24,7 @@ from requests import notifications, sla, webhooks
 from requests.authority import Authority, decision_authority
 from requests.models import OPEN_STATUSES, WITHDRAWABLE_STATUSES, ExceptionRequest, QuestionAnswer, Status
 from requests.selectors import calendar_spec, routing_decision_for
-from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version, when
+from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version
 from requests.services.customer_message import draft_denial_message, draft_grant_message
 from requests.services.errors import (
     AboveAuthority,
@@ -58,7 +59,7 @@ def _lock_open_request(request_id: int, *, action: str) -> ExceptionRequest:
     if request.status in (Status.APPROVED, Status.DENIED) and request.decided_by_id is not None:
         raise AlreadyDecided(
             f"{request.reference} was already {request.get_status_display().lower()} by "
-            f"{display_name(request.decided_by)} on {when(request.decided_at)}: nothing to {action}."
+            f"{display_name(request.decided_by)} on {formatting.when(request.decided_at)}: nothing to {action}."
         )
     if request.status == Status.WAITING_FOR_REP:
         raise WrongStatus(f"{request.reference} is waiting for the rep's answer: it returns to the queue then.")
@@ -275,9 +276,9 @@ def exception_request_answer(
         request._history_user = rep
         request._history_date = now
         request._change_reason = (
-            f"Rep answered and corrected {corrected}: routed again to level {request.approval_level}, due {when(request.due_at)}"
+            f"Rep answered and corrected {corrected}: routed again to level {request.approval_level}, due {formatting.when(request.due_at)}"
             if corrections
-            else f"Rep answered: back in the queue, due {when(request.due_at)}"
+            else f"Rep answered: back in the queue, due {formatting.when(request.due_at)}"
         )
         request.save()
         check_sla_on_time(request, now=now)
@@ -336,7 +337,7 @@ def _reroute(
     level = request.approval_level
     if decision.outcome is Outcome.PENDING:
         level = decision.approval_level if not request.breached_level else max(decision.approval_level, level)
-    reasons = [f"Routed again on {when(now)} after the rep corrected the figures:", *decision.reasons]
+    reasons = [f"Routed again on {formatting.when(now)} after the rep corrected the figures:", *decision.reasons]
     if decision.outcome is Outcome.GRANTED:
         reasons.append("An approver already asked about it, so it goes back to them to decide.")
     request.routing_reasons = reasons
@@ -369,7 +370,7 @@ def exception_request_withdraw(
         if request.status not in WITHDRAWABLE_STATUSES:
             decided = ""
             if request.decided_by_id is not None:
-                decided = f" by {display_name(request.decided_by)} on {when(request.decided_at)}"
+                decided = f" by {display_name(request.decided_by)} on {formatting.when(request.decided_at)}"
             raise NotWithdrawable(
                 f"{request.reference} is already {request.get_status_display().lower()}{decided}: "
                 "it cannot be withdrawn."
