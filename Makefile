@@ -52,14 +52,16 @@ run: demo
 # The suite in two steps: the fast tests spread over TEST_JOBS processes (pytest-xdist, each with its own test
 # database), then the browser and worker tests, which start their own servers and Celery processes, one at a
 # time and in file order (the browser tests share one seeded portal and tell its story in order; the fast tests
-# run in a random order, pytest-randomly). `make test-fast` and `make test-slow` run one step each (.ci/run
-# overlaps one leg's fast step with the other leg's slow one, which mostly waits on timers and a browser).
+# run in a random order, pytest-randomly). `make test TEST_STEPS=fast` (or `slow`) runs one step, as do
+# `make test-fast` and `make test-slow` (.ci/run overlaps one leg's fast step with the other leg's slow one,
+# which mostly waits on timers and a browser).
 # On PostgreSQL (DATABASE_URL=postgres://...) the tests marked engine_independent (pure functions, response
 # headers: nothing the database engine changes) are left to the SQLite run.
 # Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one file) is not a failure.
 TEST_JOBS ?= 2
 ENGINE_MARK := $(if $(filter postgres%,$(DATABASE_URL)), and not engine_independent,)
-test: test-fast test-slow
+TEST_STEPS ?= fast slow
+test: $(addprefix test-,$(TEST_STEPS))
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not e2e and not worker$(ENGINE_MARK)" -n $(TEST_JOBS) $(PYTEST_ARGS) || test $$? -eq 5
