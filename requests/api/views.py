@@ -45,6 +45,13 @@ class CanFile(BasePermission):
         return roles.can_file(request.user)
 
 
+class CanViewRequests(BasePermission):
+    message = "You have no role that sees requests."
+
+    def has_permission(self, request, view) -> bool:
+        return roles.can_view_requests(request.user)
+
+
 class CanDecide(BasePermission):
     message = "Your role does not decide requests."
 
@@ -278,13 +285,14 @@ class RequestListCreate(GenericAPIView):
     def get_permissions(self):
         if self.request.method == "POST":
             return [IsAuthenticated(), CanFile()]
-        return [IsAuthenticated()]
+        # As the web's All requests: a person in no group is refused, not shown an empty list.
+        return [IsAuthenticated(), CanViewRequests()]
 
     @extend_schema(
         operation_id="requests_list",
         summary="Requests you may see (your filings; as an approver, what reached your level), newest first",
         parameters=[RequestFilters],
-        responses={200: api.RequestSummarySerializer(many=True), **problems(400, 404)},
+        responses={200: api.RequestSummarySerializer(many=True), **problems(400, 403, 404)},
     )
     def get(self, request: Request) -> Response:
         filters = RequestFilters(data=request.query_params.dict())

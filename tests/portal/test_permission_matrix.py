@@ -356,7 +356,7 @@ api:policies                                             GET    401   401   403 
 api:policies                                             POST   401   401   403   405   405   405   405   405   405   405
 api:policy                                               GET    401   401   403   200   200   200   200   200   200   200
 api:policy                                               POST   401   401   403   405   405   405   405   405   405   405
-api:requests                                             GET    401   401   200   200   200   200   200   200   200   200
+api:requests                                             GET    401   401   403   200   200   200   200   200   200   200
 api:requests                                             POST   401   401   403   400   400   400   400   400   403   400
 api:preview                                              GET    401   401   403   405   405   405   405   405   403   405
 api:preview                                              POST   401   401   403   400   400   400   400   400   403   400

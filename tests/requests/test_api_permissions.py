@@ -45,7 +45,7 @@ TABLE = [
     # url name              method  target     body                      anon outsider rep approver director admin
     ("policies",            "get",  None,      None,                     (401, 403, 200, 200, 200, 200)),
     ("policy",              "get",  "policy",  None,                     (401, 403, 200, 200, 200, 200)),
-    ("requests",            "get",  None,      None,                     (401, 200, 200, 200, 200, 200)),
+    ("requests",            "get",  None,      None,                     (401, 403, 200, 200, 200, 200)),
     ("requests",            "post", None,      FILING,                   (401, 403, 201, 201, 201, 403)),
     ("preview",             "post", None,      FILING,                   (401, 403, 200, 200, 200, 403)),
     ("request",             "get",  "pending", None,                     (401, 404, 200, 200, 404, 200)),
