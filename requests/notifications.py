@@ -82,7 +82,8 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
     """Everyone who may decide at this level of this policy: directly, through a group, or standing in
     for one of those today. Each person once. One query while the policy's rules are unchanged: who holds
     the level comes from the policy read with its rules (policy_with_rules, kept per rules version, which
-    any change to a user, a group or a membership renews); the stand-ins are read live, by today's date."""
+    any change to a user, a group or a membership renews); the stand-ins are read live, by today's date, and
+    whether each person asked for digests (``wants_digest``, which ``_write`` uses) with them."""
     User = get_user_model()
     policy = policy_with_rules(policy_id)
     holders = sorted(deciders_at(policy, level)) if policy is not None else []
@@ -92,7 +93,9 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
     # Approvers only (exceptions_portal/roles.py, counted by deciders_at): rows left behind by someone
     # deactivated or moved out of the approver role tell nobody, as routing counts nobody there.
     standing_in = Delegation.objects.filter(approver_id__in=holders, starts_on__lte=today, ends_on__gte=today)
-    users = User.objects.filter(Q(pk__in=holders) | Q(is_active=True, pk__in=standing_in.values("delegate_id")))
+    users = User.objects.filter(
+        Q(pk__in=holders) | Q(is_active=True, pk__in=standing_in.values("delegate_id"))
+    ).annotate(wants_digest=Exists(_digest_preferences().filter(user_id=OuterRef("pk"))))
     found = {user.pk: user for user in users}
     # The holders first, then their stand-ins, each in key order.
     stand_ins = sorted(set(found) - set(holders))
@@ -121,13 +124,13 @@ def deciders_of(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | No
     ]
 
 
+def _digest_preferences() -> QuerySet[NotificationPreference]:
+    return NotificationPreference.objects.filter(digest_minutes__gt=0)
+
+
 def digest_user_ids(user_ids: Iterable[int]) -> set[int]:
     """Of these people, those who asked for digests rather than an email per notification."""
-    return set(
-        NotificationPreference.objects.filter(user_id__in=list(user_ids), digest_minutes__gt=0).values_list(
-            "user_id", flat=True
-        )
-    )
+    return set(_digest_preferences().filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
 
 
 def preference_for(user: AbstractBaseUser) -> NotificationPreference:
@@ -147,7 +150,10 @@ def _write(
     level: int | None = None,
 ) -> list[Notification]:
     users = list(users)
-    held = digest_user_ids(user.pk for user in users)
+    if all(hasattr(user, "wants_digest") for user in users):  # read with them (deciders)
+        held = {user.pk for user in users if user.wants_digest}
+    else:
+        held = digest_user_ids(user.pk for user in users)
     rows = Notification.objects.bulk_create(
         [
             Notification(user=user, request=request, kind=kind, text=text[:500], level=level, in_digest=user.pk in held)

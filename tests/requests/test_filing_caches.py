@@ -171,3 +171,17 @@ def test_after_a_request_the_rules_version_is_read_again(client, rep, policy):
     assert client.get(reverse("requests:new")).status_code == 200
     RulesVersion.objects.filter(pk=1).update(stamp="changed-by-another-process")  # no signal in this one
     assert rules_stamp() == "changed-by-another-process"
+
+
+def test_who_wants_digests_is_read_with_who_may_decide(client, rep, policy, manager_low, manager_high):
+    from requests.models import NotificationPreference
+
+    NotificationPreference.objects.create(user=manager_low, digest_minutes=15)
+    client.force_login(rep)
+    status, statements = _queries(
+        client, "post", reverse("requests:new"), form_data(policy, customer_ref="P", amount="300.00")
+    )
+    assert status == 302
+    assert not any(sql.startswith('SELECT "requests_notificationpreference"') for sql in statements)
+    held = dict(Notification.objects.values_list("user__username", "in_digest"))
+    assert held == {"manager_low": True, "manager_high": False}
