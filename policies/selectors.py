@@ -3,6 +3,8 @@ requests.selectors, beside the clock)."""
 
 from __future__ import annotations
 
+import threading
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -46,19 +48,59 @@ def _active_holders(row: ApproverLevel) -> frozenset[int]:
     return frozenset(member.pk for member in members)
 
 
+class _RequestStamp(threading.local):
+    """The rules version read by the request this thread serves, kept from its first read to its end."""
+
+    active = False
+    stamp: str | None = None
+
+
+_request_stamp = _RequestStamp()
+
+
+def rules_stamp() -> str | None:
+    """The rules version (``RulesVersion``) now: one query, once per request.
+
+    Within a request (between Django's ``request_started`` and ``request_finished``, policies.signals) the
+    first read is kept for the rest of it, as if the whole request ran at that moment; a change to the
+    rules made by the request itself forgets it (policies.signals.rules_changed). Outside a request (tasks,
+    commands, tests calling services) every call reads the database."""
+    memo = _request_stamp
+    if memo.active and memo.stamp is not None:
+        return memo.stamp
+    stamp = RulesVersion.objects.filter(pk=1).values_list("stamp", flat=True).first()
+    if memo.active:
+        memo.stamp = stamp
+    return stamp
+
+
+def request_started(**kwargs) -> None:
+    _request_stamp.active, _request_stamp.stamp = True, None
+
+
+def request_finished(**kwargs) -> None:
+    _request_stamp.active, _request_stamp.stamp = False, None
+
+
+def forget_request_stamp() -> None:
+    """The rules changed: the request reads their version again (a change it made, or one it rolled back)."""
+    _request_stamp.stamp = None
+
+
 # This process's policies with their rules, each under the rules version it was read at.
 _RULES_CACHE: dict[int, tuple[str, Policy]] = {}
 
 
 def policy_with_rules(policy_id: int) -> Policy | None:
-    """One policy with everything routing needs: one query while the rules are unchanged.
+    """One policy with everything routing needs: one query while the rules are unchanged (none after the
+    first read of the rules version in a request, ``rules_stamp``).
 
     Kept per process under the rules version (``RulesVersion``, given a new stamp by any change an admin
     makes, policies.signals), read first: rules changed after that read are cached under the old stamp and
-    read again at the next request. The policy's latest history row (the version a grant records) comes
-    with it. Callers must not change the returned object.
+    read again at the next request. The policy's latest history row (the version a grant records) and who
+    holds its tier-2 right (``tier2_rep_ids``) come with it. Callers must not change the returned object.
     """
-    stamp = RulesVersion.objects.filter(pk=1).values_list("stamp", flat=True).first()
+    stamp = rules_stamp()
     cached = _RULES_CACHE.get(policy_id)
     if stamp is not None and cached is not None and cached[0] == stamp:
         return cached[1]
@@ -66,9 +108,28 @@ def policy_with_rules(policy_id: int) -> Policy | None:
     if policy is None:
         return None
     policy.latest_history_id = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
+    policy.tier2_rep_ids = _tier2_rep_ids(policy)
     if stamp is not None:
         _RULES_CACHE[policy_id] = (stamp, policy)
     return policy
+
+
+def _tier2_rep_ids(policy: Policy) -> frozenset[int]:
+    """Everyone holding the policy's tier-2 right, directly or as a member of a group that holds it."""
+    User = get_user_model()
+    rights = RepRight.objects.filter(policy=policy)
+    holders = User.objects.filter(Q(pk__in=rights.values("user_id")) | Q(groups__in=rights.values("group_id")))
+    return frozenset(holders.values_list("pk", flat=True))
+
+
+def deciders_at(policy: Policy, level: int) -> frozenset[int]:
+    """Who may decide at ``level`` of ``policy`` by the rulebook alone: the active approvers holding a row
+    there, directly or through a group (stand-ins are not rulebook data: requests.notifications adds them)."""
+    holders: set[int] = set()
+    for row in policy.approver_levels.all():
+        if row.level == level:
+            holders |= _active_holders(row)
+    return frozenset(holders)
 
 
 def policy_spec(policy: Policy) -> PolicySpec:
@@ -102,5 +163,9 @@ def policy_spec(policy: Policy) -> PolicySpec:
 
 
 def rep_has_tier2_right(*, user: AbstractBaseUser, policy: Policy) -> bool:
-    """The right is held directly or through one of the user's groups."""
+    """The right is held directly or through one of the user's groups (known already for a policy read
+    with ``policy_with_rules``)."""
+    holders = getattr(policy, "tier2_rep_ids", None)
+    if holders is not None:
+        return user.pk in holders
     return RepRight.objects.filter(Q(user=user) | Q(group__in=user.groups.all()), policy=policy).exists()

@@ -1,13 +1,17 @@
-"""Any change to what routing reads gives the policy rules a new version, so no process keeps stale rules."""
+"""Any change to what routing reads, or to anyone's permissions, gives the policy rules a new version, so no
+process keeps stale rules (policies.selectors) nor stale permissions (policies.permissions)."""
 
 from __future__ import annotations
 
 from uuid import uuid4
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.signals import request_finished, request_started
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from policies import selectors
 from policies.models import (
     ApproverLevel,
     BusinessCalendar,
@@ -16,6 +20,7 @@ from policies.models import (
     Holiday,
     Policy,
     ProblemType,
+    RepRight,
     RulesVersion,
 )
 
@@ -29,6 +34,7 @@ def rules_changed(**kwargs) -> None:
     stamp = uuid4().hex
     if not RulesVersion.objects.filter(pk=1).update(stamp=stamp):
         RulesVersion.objects.get_or_create(pk=1, defaults={"stamp": stamp})
+    selectors.forget_request_stamp()
 
 
 def memberships_changed(*, action: str, **kwargs) -> None:
@@ -38,8 +44,10 @@ def memberships_changed(*, action: str, **kwargs) -> None:
 
 
 def connect() -> None:
-    # Approver levels carry their holder's name (user or group) into routing's explanation.
-    for model in (Policy, ProblemType, Control, ExceptionTier, ApproverLevel, BusinessCalendar, Holiday, Group):
+    # Approver levels carry their holder's name (user or group) into routing's explanation. Permissions and their
+    # content types (a permission's name is "app_label.codename") only for the permissions kept per user.
+    rulebook = (Policy, ProblemType, Control, ExceptionTier, ApproverLevel, RepRight, BusinessCalendar, Holiday)
+    for model in (*rulebook, Group, Permission, ContentType):
         post_save.connect(rules_changed, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
         post_delete.connect(rules_changed, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
     User = get_user_model()
@@ -49,3 +57,6 @@ def connect() -> None:
     # (or not counting) a group's members as who may approve until some other change.
     for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
         m2m_changed.connect(memberships_changed, sender=through, dispatch_uid=f"rules-m2m-{through.__name__}")
+    # The rules version read once per request (selectors.rules_stamp).
+    request_started.connect(selectors.request_started, dispatch_uid="rules-request-started")
+    request_finished.connect(selectors.request_finished, dispatch_uid="rules-request-finished")

@@ -14,14 +14,16 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField
+from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField, out_of_key_range
 from exceptions_portal.people import display_name
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from policies.routing import money as format_money
+from policies.selectors import policy_with_rules
 from requests.models import Cause, NotificationPreference, Status
-from requests.references import customer_ref_problem
+from requests.references import customer_ref_key, customer_ref_problem
 from requests.selectors import customer_for_reference
 from requests.services import FilingFacts, customer_name_conflict
 
@@ -38,8 +40,27 @@ class ControlCheckboxes(forms.CheckboxSelectMultiple):
 
 
 class PolicyChoiceField(SafeModelChoiceField):
+    """Any policy, found through this process's cache of the policies with their rules (policy_with_rules),
+    which filing reads next: a valid filing reads its policy once, or not at all while the rules are unchanged."""
+
     def label_from_instance(self, obj: Policy) -> str:
         return f"{obj.name} ({obj.problem_type.name})"
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, Policy):
+            return value
+        if out_of_key_range(value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        try:
+            policy_id = int(str(value).strip())
+        except (TypeError, ValueError):
+            policy_id = None
+        policy = policy_with_rules(policy_id) if policy_id is not None else None
+        if policy is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+        return policy
 
 
 def _valid_customer_ref(value: str) -> None:
@@ -97,6 +118,8 @@ class ExceptionRequestForm(forms.Form):
 
     # The preview, on a half-filled form, leaves the customer's name to the filing.
     checks_customer_name = True
+    # Set by validation: the customer's reference names nobody yet.
+    customer_known_absent = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -119,9 +142,12 @@ class ExceptionRequestForm(forms.Form):
         )
         self.fields["waived_controls"].label_from_instance = lambda c: f"{c.name}: {c.why}"
 
-        self.helper = FormHelper()
-        self.helper.form_tag = False  # the template's <form> carries the htmx preview attributes
-        self.helper.layout = Layout(
+    @cached_property
+    def helper(self) -> FormHelper:
+        """The layout, built when the form is shown (a valid filing never is)."""
+        helper = FormHelper()
+        helper.form_tag = False  # the template's <form> carries the htmx preview attributes
+        helper.layout = Layout(
             "filing_token",
             Fieldset(
                 "Customer",
@@ -167,6 +193,7 @@ class ExceptionRequestForm(forms.Form):
                 '<button type="submit" name="file" class="btn btn-primary d-none d-lg-inline-block">File request</button>'
             ),
         )
+        return helper
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -182,6 +209,8 @@ class ExceptionRequestForm(forms.Form):
             )
         if self.checks_customer_name and cleaned.get("customer_ref"):
             customer = customer_for_reference(cleaned["customer_ref"])
+            # Filing inserts a customer found by nobody here without looking again (services.exception_request_file).
+            self.customer_known_absent = customer is None and bool(customer_ref_key(cleaned["customer_ref"]))
             conflict = customer and customer_name_conflict(customer, cleaned.get("customer_name") or "")
             if conflict:
                 self.add_error("customer_name", conflict)

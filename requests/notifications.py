@@ -30,12 +30,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from exceptions_portal import roles
 from exceptions_portal.bulk import column_text, insert_from_select
 from exceptions_portal.celery import enqueue_on_commit
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
+from policies.selectors import deciders_at, policy_with_rules
 from requests import decision_links
 from requests.authority import Authority, decision_authority, portal_today, stand_ins_of
 from requests.models import (
@@ -80,24 +80,26 @@ def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
 
 def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser]:
     """Everyone who may decide at this level of this policy: directly, through a group, or standing in
-    for one of those today. Each person once."""
+    for one of those today. Each person once. One query while the policy's rules are unchanged: who holds
+    the level comes from the policy read with its rules (policy_with_rules, kept per rules version, which
+    any change to a user, a group or a membership renews); the stand-ins are read live, by today's date, and
+    whether each person asked for digests (``wants_digest``, which ``_write`` uses) with them."""
     User = get_user_model()
-    rows = ApproverLevel.objects.filter(policy_id=policy_id, level=level)
-    # Approvers only (exceptions_portal/roles.py): rows left behind by someone deactivated or moved out of the
-    # approver role tell nobody, as routing counts nobody there.
-    users = list(
-        roles.approvers(
-            User.objects.filter(Q(pk__in=rows.values("user_id")) | Q(groups__in=rows.values("group_id")))
-        ).distinct()
-    )
+    policy = policy_with_rules(policy_id)
+    holders = sorted(deciders_at(policy, level)) if policy is not None else []
+    if not holders:
+        return []
     today = today or portal_today()
-    delegates = User.objects.filter(
-        is_active=True,
-        delegations_in__approver__in=users,
-        delegations_in__starts_on__lte=today,
-        delegations_in__ends_on__gte=today,
-    ).distinct()
-    return each_once([*users, *delegates])
+    # Approvers only (exceptions_portal/roles.py, counted by deciders_at): rows left behind by someone
+    # deactivated or moved out of the approver role tell nobody, as routing counts nobody there.
+    standing_in = Delegation.objects.filter(approver_id__in=holders, starts_on__lte=today, ends_on__gte=today)
+    users = User.objects.filter(
+        Q(pk__in=holders) | Q(is_active=True, pk__in=standing_in.values("delegate_id"))
+    ).annotate(wants_digest=Exists(_digest_preferences().filter(user_id=OuterRef("pk"))))
+    found = {user.pk: user for user in users}
+    # The holders first, then their stand-ins, each in key order.
+    stand_ins = sorted(set(found) - set(holders))
+    return [found[pk] for pk in [*holders, *stand_ins] if pk in found]
 
 
 def each_once(users: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
@@ -122,13 +124,13 @@ def deciders_of(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | No
     ]
 
 
+def _digest_preferences() -> QuerySet[NotificationPreference]:
+    return NotificationPreference.objects.filter(digest_minutes__gt=0)
+
+
 def digest_user_ids(user_ids: Iterable[int]) -> set[int]:
     """Of these people, those who asked for digests rather than an email per notification."""
-    return set(
-        NotificationPreference.objects.filter(user_id__in=list(user_ids), digest_minutes__gt=0).values_list(
-            "user_id", flat=True
-        )
-    )
+    return set(_digest_preferences().filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
 
 
 def preference_for(user: AbstractBaseUser) -> NotificationPreference:
@@ -148,7 +150,10 @@ def _write(
     level: int | None = None,
 ) -> list[Notification]:
     users = list(users)
-    held = digest_user_ids(user.pk for user in users)
+    if all(hasattr(user, "wants_digest") for user in users):  # read with them (deciders)
+        held = {user.pk for user in users if user.wants_digest}
+    else:
+        held = digest_user_ids(user.pk for user in users)
     rows = Notification.objects.bulk_create(
         [
             Notification(user=user, request=request, kind=kind, text=text[:500], level=level, in_digest=user.pk in held)

@@ -100,12 +100,14 @@ def routing_decision_for(
     facts,
     exclude_request_id: int | None = None,
     rep_stand_ins: frozenset[int] | None = None,
+    new_customer: bool = False,
 ) -> RoutingDecision:
     """Route ``facts`` (a FilingFacts) for this rep and customer with the policy's current rules
     (``exclude_request_id``: a request routed again does not count as its own earlier exception).
 
     Whoever stands in for the rep today (the portal's date, authority.stand_ins_of) does not count as who may
-    approve it; ``rep_stand_ins`` when the caller already read them."""
+    approve it; ``rep_stand_ins`` when the caller already read them. ``new_customer``: the customer was created
+    in this transaction, so has no earlier exception to look for."""
     if rep_stand_ins is None:
         rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
     return route(
@@ -119,7 +121,9 @@ def routing_decision_for(
             rep_has_tier2_right=rep_has_tier2_right(user=rep, policy=policy),
             rep_id=rep.pk,
             rep_stand_ins=rep_stand_ins,
-            earlier_exceptions=earlier_exception_references(
+            earlier_exceptions=()
+            if new_customer
+            else earlier_exception_references(
                 customer=customer, policy_id=policy.pk, exclude_request_id=exclude_request_id
             ),
         ),

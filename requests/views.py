@@ -133,9 +133,12 @@ def _error_summary(form) -> list[dict]:
 def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[ExceptionRequest, bool]:
     """File the form, once per one-time token (a form posted without one, from an old page, files as before)."""
     token = form.cleaned_data.get("filing_token")
+    facts, absent = form.filing_facts(), form.customer_known_absent
     if token is None:
-        return services.exception_request_file(rep=request.user, facts=form.filing_facts()), True
-    return services.exception_request_file_once(rep=request.user, facts=form.filing_facts(), filing_token=token)
+        return services.exception_request_file(rep=request.user, facts=facts, customer_known_absent=absent), True
+    return services.exception_request_file_once(
+        rep=request.user, facts=facts, filing_token=token, customer_known_absent=absent
+    )
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)

@@ -63,12 +63,22 @@ def customer_get_or_create(*, external_ref: str, name: str, created_by: Abstract
 
     Raises when the reference is empty, when a new customer has no name, or when the name given for a
     known reference is someone else's (nothing is changed then)."""
+    return _customer_get_or_create(external_ref=external_ref, name=name, created_by=created_by)[0]
+
+
+def _customer_get_or_create(
+    *, external_ref: str, name: str, created_by: AbstractBaseUser | None, known_absent: bool = False
+) -> tuple[Customer, bool]:
+    """``customer_get_or_create``, and whether this call created the customer. ``known_absent``: the caller
+    looked the reference up a moment ago and found nobody, so the insert is tried without looking again (a
+    customer created since then is found when the insert fails, as in a race)."""
     external_ref = external_ref.strip()
     problem = customer_ref_problem(external_ref, typed=False)
     if problem:
         raise CustomerRefused(problem)
     key = customer_ref_key(external_ref)
-    customer = Customer.objects.filter(ref_key=key).first()
+    customer = None if known_absent else Customer.objects.filter(ref_key=key).first()
+    created = False
     if customer is None:
         if not name.strip():
             raise CustomerRefused(f"Customer {external_ref} is new: give their name so that we can create them.")
@@ -79,6 +89,7 @@ def customer_get_or_create(*, external_ref: str, name: str, created_by: Abstract
                 customer._history_user = created_by
                 customer._change_reason = "New customer, named when a request was filed"
                 customer.save(force_insert=True)
+            created = True
         except IntegrityError:
             # PostgreSQL waits for the winner to commit before it reports the conflict, so the row is there.
             # (A row bulk-inserted without its key conflicts on the reference as typed: found by that.)
@@ -91,11 +102,16 @@ def customer_get_or_create(*, external_ref: str, name: str, created_by: Abstract
     conflict = customer_name_conflict(customer, name)
     if conflict:
         raise CustomerNameConflict(conflict)
-    return customer
+    return customer, created
 
 
 def exception_request_file_once(
-    *, rep: AbstractBaseUser, facts: FilingFacts, filing_token: uuid.UUID, now: datetime | None = None
+    *,
+    rep: AbstractBaseUser,
+    facts: FilingFacts,
+    filing_token: uuid.UUID,
+    now: datetime | None = None,
+    customer_known_absent: bool = False,
 ) -> tuple[ExceptionRequest, bool]:
     """File the form that carries ``filing_token`` once: the request and True when this call filed it;
     the request the token already filed and False when the same form comes again (Back and resubmit,
@@ -104,7 +120,10 @@ def exception_request_file_once(
     if earlier is not None:
         return earlier, False
     try:
-        return exception_request_file(rep=rep, facts=facts, now=now, filing_token=filing_token), True
+        filed = exception_request_file(
+            rep=rep, facts=facts, now=now, filing_token=filing_token, customer_known_absent=customer_known_absent
+        )
+        return filed, True
     except IntegrityError:
         # The unique token: a concurrent post of the same form committed first (the filing rolled back).
         earlier = _filed_with_token(rep=rep, filing_token=filing_token)
@@ -121,9 +140,17 @@ def _filed_with_token(*, rep: AbstractBaseUser, filing_token: uuid.UUID) -> Exce
 
 
 def exception_request_file(
-    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime | None = None, filing_token: uuid.UUID | None = None
+    *,
+    rep: AbstractBaseUser,
+    facts: FilingFacts,
+    now: datetime | None = None,
+    filing_token: uuid.UUID | None = None,
+    customer_known_absent: bool = False,
 ) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
+
+    ``customer_known_absent``: the caller (the filing form's validation) looked the customer's reference up
+    and found nobody; the customer is then inserted without a second look (still race-free).
 
     Preconditions: ``facts`` passed form validation (bounds, choices). Raises
     ``FilingRefused`` with the routing's reasons when the policy is inactive, a
@@ -134,15 +161,23 @@ def exception_request_file(
         policy = policy_with_rules(facts.policy_id)
         if policy is None:
             raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
-        customer = customer_get_or_create(external_ref=facts.customer_ref, name=facts.customer_name, created_by=rep)
-        # Lock the customer: two requests for the same customer filed at once must
-        # see each other, or the one-time rule could be bypassed by a double click.
-        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        customer, created = _customer_get_or_create(
+            external_ref=facts.customer_ref,
+            name=facts.customer_name,
+            created_by=rep,
+            known_absent=customer_known_absent,
+        )
+        if not created:
+            # Lock the customer: two requests for the same customer filed at once must
+            # see each other, or the one-time rule could be bypassed by a double click.
+            # (A customer this transaction inserted is locked already: no other filing sees it before the
+            # commit, and one inserting the same reference waits for it; nor has it any earlier exception.)
+            customer = Customer.objects.select_for_update().get(pk=customer.pk)
         # Whoever stands in for the rep today (the portal's date, as for every rule of authority; ``now`` may be
         # back-dated demo data), read once: routing does not count them, nor are they told it arrived.
         rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
         decision = routing_decision_for(
-            rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins
+            rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins, new_customer=created
         )
         if decision.outcome is Outcome.REFUSED:
             transaction.set_rollback(True)

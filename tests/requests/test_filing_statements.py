@@ -63,12 +63,13 @@ def test_a_filing_post_runs_a_fixed_number_of_statements(client, rep, policy, dj
     client.force_login(rep)
     client.post(reverse("requests:new"), form_data(policy, customer_ref="WARM"))  # fills the cache
     for amount, ref in (("20.00", "G"), ("300.00", "P")):
-        # Session, user, permissions (2), policy (form), the form's known-customer check, rules version,
-        # customer (4, and the savepoint pair that makes its creation race-free), right, earlier exceptions,
-        # next id, request, its history row, whether any webhook endpoint listens, and for a pending one
-        # the arrival notices (who may decide, their email preferences, the notification rows); and the
-        # transaction's savepoint pair in a test.
-        with django_assert_max_num_queries(26):
+        # Session, user, rules version (the user's permissions and the policy are kept under it), the form's
+        # known-customer check, the new customer (its insert and history row, and the savepoint pair that makes
+        # its creation race-free; no second look, no lock, no earlier exceptions), the rep's stand-ins, next id,
+        # request, its history row, whether any webhook endpoint listens, and for a pending one the arrival
+        # notices (who may decide, their email preferences, the notification rows); and the transaction's
+        # savepoint pair in a test.
+        with django_assert_max_num_queries(18):
             response = client.post(reverse("requests:new"), form_data(policy, customer_ref=ref, amount=amount))
         assert response.status_code == 302
     assert ExceptionRequest.objects.count() == 3

@@ -140,6 +140,9 @@ def test_the_queue_page_runs_as_many_queries_whatever_the_queue_size_and_shape(
     other = make_policy(problem_type, name="Late fee")
     ApproverLevel.objects.create(policy=other, level=1, user=manager_low, money_authority=Decimal("2500"))
     counts: dict[str, list[int]] = {"all": [], "a share": [], "nothing": []}
+    for user in (manager_low, manager_high, director):  # each one's permissions, kept per process from then on
+        client.force_login(user)
+        _queue_page_queries(client)
     for ref in "ABCDE":  # 2 to 10 open requests: small queues, then large ones (SMALL_QUEUE is 4)
         file_pending(rep, policy, f"{ref}-1")
         file_pending(rep, other, f"{ref}-2")

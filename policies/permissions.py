@@ -1,0 +1,56 @@
+"""Each signed-in person's permissions, kept per process under the rules version instead of read (two queries)
+at every request.
+
+Django's ModelBackend reads a user's permissions (their own and their groups') once per user object, that is
+once per request, and keeps them on the object (``_perm_cache``). ``CachedPermissionsMiddleware`` puts there
+what this process read for the same user under the same rules version (``RulesVersion``, read once per
+request, policies.selectors.rules_stamp), so a request reads them only after something changed them: the
+rules version is renewed by any change to a user, a group, a permission, a content type, and to who belongs
+to which group and holds which permission (policies.signals). Whether the user is active and a superuser is
+read with the user at each request, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse
+
+from policies.selectors import rules_stamp
+
+# user id -> (rules version, "app_label.codename" of every permission they hold directly or through a group)
+_PERMISSIONS: dict[int, tuple[str, frozenset[str]]] = {}
+# A bound on what a process keeps: past it, it starts over (each user's permissions are read again once).
+MAX_USERS_KEPT = 10_000
+
+
+def attach_cached_permissions(user: AbstractBaseUser) -> None:
+    """Give ``user`` (a signed-in person, for this request) their permissions as ModelBackend would read them."""
+    if not user.is_active or hasattr(user, "_perm_cache"):
+        return  # an inactive user has none (ModelBackend answers so without reading them)
+    stamp = rules_stamp()
+    cached = _PERMISSIONS.get(user.pk)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        user._perm_cache = cached[1]
+        return
+    permissions = frozenset(ModelBackend().get_all_permissions(user))
+    user._perm_cache = permissions
+    if stamp is not None:
+        if len(_PERMISSIONS) >= MAX_USERS_KEPT:
+            _PERMISSIONS.clear()
+        _PERMISSIONS[user.pk] = (stamp, permissions)
+
+
+class CachedPermissionsMiddleware:
+    """After AuthenticationMiddleware: the signed-in user's permissions from this process's cache."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            attach_cached_permissions(user)
+        return self.get_response(request)
