@@ -1,12 +1,14 @@
-"""Median and 90th percentile of the time to an approver's decision, by nearest rank, from histograms of whole
-minutes.
+"""Median and 90th percentile of the time to an approver's decision, by nearest rank, from counts per whole minute.
 
-A time to decision is only ever shown through formatting.format_duration, which floors it to whole minutes. Flooring
-keeps the order, so the nearest-rank percentile of the times floored to whole minutes is the floored nearest-rank
-percentile of the exact times: counting the decisions per whole minute gives exactly the figures shown (pages,
-CSV, emails), with no sort of the decisions. One query counts them per policy and per approver (each a GROUP BY,
-together in a UNION ALL: the same SQL on every engine); the coarser tables (per problem type, overall) merge the
-policy histograms here.
+A time to decision is only ever shown through formatting.format_duration, which floors it to whole minutes (pages,
+CSV exports; the emails show none). Flooring keeps the order, so the nearest-rank percentile of the times floored
+to whole minutes is the floored nearest-rank percentile of the exact times: counting the decisions per whole
+minute gives exactly the figures shown, with no sort of the decisions (tests/insights/test_decision_time_minutes.py
+checks it against the exact percentiles). The values are those whole minutes, timedelta(minutes=m).
+
+One query, one pass over the period's decisions (an index-only scan of request_decided_filed on PostgreSQL): counts
+per policy, approver and whole minute, summed per policy and per approver; the coarser tables (per problem type,
+overall) merge the policies' counts here. The same SQL on both engines.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ class WholeMinutes(Func):
     output_field = IntegerField()
 
     # Whole microseconds (SQLite): integer division truncates towards zero, so shift every duration a datetime
-    # can hold (under 3.2e17 µs either way) above zero first, and the division floors. The Python function
-    # behind the duration is called once a row.
+    # can hold (under 3.2e17 µs either way) above zero first, and the division floors. The duration (a Python
+    # function on SQLite) appears once.
     template = "((%(expressions)s + 600000000000000000) / 60000000 - 10000000000)"
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        # EXTRACT(EPOCH FROM interval) is numeric (exact to the microsecond) since PostgreSQL 14.
+        # EXTRACT(EPOCH FROM interval) is numeric since PostgreSQL 14: exact to the microsecond, floored exactly.
         return self.as_sql(
             compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s) / 60)::bigint", **extra_context
         )
