@@ -1,117 +1,155 @@
-"""Median and 90th percentile of the time to an approver's decision, by nearest rank.
+"""Median and 90th percentile of the time to an approver's decision, by nearest rank, from counts per whole minute.
 
-Two backends: PostgreSQL computes PERCENTILE_DISC once per grouping set; elsewhere (SQLite) window functions
-rank each decision within its groups. Either way one pass over the period's decisions serves every table.
+A time to decision is only ever shown through formatting.format_duration, which floors it to whole minutes (pages,
+CSV exports; the emails show none). Flooring keeps the order, so the nearest-rank percentile of the times floored
+to whole minutes is the floored nearest-rank percentile of the exact times: counting the decisions per whole
+minute gives exactly the figures shown, with no sort of the decisions (tests/insights/test_decision_time_minutes.py
+checks it against the exact percentiles). The values are those whole minutes, timedelta(minutes=m).
+
+One query, one pass over the period's decisions (an index-only scan of request_decided_filed on PostgreSQL): counts
+per policy, approver and whole minute, summed per policy and per approver; the coarser tables (per problem type,
+overall) merge the policies' counts here. The same SQL on both engines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
+from math import ceil
 
 from django.db import connection
-from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 
 from policies.insights.periods import Period, requests_in
+from policies.models import Policy
 from requests.models import ExceptionRequest, Status
 
 DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
-
-
-def _decision_time() -> ExpressionWrapper:
-    return ExpressionWrapper(F("decided_at") - F("filed_at"), output_field=DurationField())
-
 
 Percentiles = dict[str | None, dict[object, dict[str, timedelta]]]
 SHARES = {"median": 0.5, "p90": 0.9}
 
 
+class WholeMinutes(Func):
+    """A duration in whole minutes, floored (so 59 s is 0 and -30 s is -1, as format_duration reads them), computed
+    exactly from the database's own duration: whole microseconds on SQLite (Django's django_timestamp_diff), an
+    interval on PostgreSQL. Never through a float, so a duration just under a minute boundary stays under it."""
+
+    output_field = IntegerField()
+
+    # Whole microseconds (SQLite): integer division truncates towards zero, so shift every duration a datetime
+    # can hold (under 3.2e17 µs either way) above zero first, and the division floors. The duration (a Python
+    # function on SQLite) appears once.
+    template = "((%(expressions)s + 600000000000000000) / 60000000 - 10000000000)"
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # EXTRACT(EPOCH FROM interval) is numeric since PostgreSQL 14: exact to the microsecond, floored exactly.
+        return self.as_sql(
+            compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s) / 60)::bigint", **extra_context
+        )
+
+
 def decision_time_percentiles(rows: QuerySet[ExceptionRequest], groupings: Sequence[str | None]) -> Percentiles:
     """Median and 90th percentile of time to an approver's decision, by nearest rank (the value at
-    rank ceil(p * n)), for each grouping: {grouping: {group key: {"median": ..., "p90": ...}}}.
+    rank ceil(p * n)), for each grouping: {grouping: {group key: {"median": ..., "p90": ...}}}, each value
+    the whole minutes it is shown as (timedelta(minutes=m)).
 
-    A grouping is a field path ("policy", "decided_by") or None for all decisions together; groups
-    without a decision are left out. Percentiles do not add up like counts, so each grouping orders
-    the decisions on its own, but all of them come from one pass over the decisions. The ORM builds
-    the decided rows; the percentile SQL around them is beyond what it can write.
+    A grouping is a field path ("policy", "decided_by", "policy__problem_type") or None for all decisions
+    together; groups without a decision are left out. One query, one pass over the decisions: it counts
+    them per whole minute and per combination of the request's own columns (policy, approver), sums those
+    counts per column, and reads the values of the paths through the policy (its current problem type)
+    from the policy table rather than joining it to every decision. Counts add up, so the groupings
+    through the policy and the total are merged here from the policies' counts.
     """
-    decided = rows.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
-    columns = {f"group_{i}": grouping for i, grouping in enumerate(groupings) if grouping}
-    sql, params = decided.values(
-        **{column: F(grouping) for column, grouping in columns.items()}, duration=_decision_time()
-    ).query.sql_with_params()
-    ranked = _percentiles_by_grouping_sets if connection.vendor == "postgresql" else _percentiles_by_ranks
-    result: Percentiles = {grouping: {} for grouping in groupings}
-    for grouping, key, label, value in ranked(sql, params, columns, with_total=None in groupings):
-        result[grouping].setdefault(key, {})[label] = value
-    return result
+    through_policy = list(dict.fromkeys(g for g in groupings if g is not None and g.startswith("policy__")))
+    own = list(dict.fromkeys(g for g in groupings if g is not None and not g.startswith("policy__")))
+    if through_policy or None in groupings or "policy" in own:  # the policy first: the other tables merge its counts
+        own = ["policy", *(g for g in own if g != "policy")]
+    if not own:
+        return {}
+    counted = (
+        rows.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
+        .values(
+            **{f"group_{i}": F(g) for i, g in enumerate(own)}, minutes=WholeMinutes(F("decided_at") - F("filed_at"))
+        )
+        .annotate(n=Count("*"))  # not the id: the index the decisions are read from has every column but that one
+    )
+    policies = Policy.objects.order_by().values(
+        group_0=F("pk"), **{f"path_{i}": F(g.removeprefix("policy__")) for i, g in enumerate(through_policy)}
+    )
+    histograms: dict[str | None, dict[object, Counter[int]]] = {grouping: {} for grouping in [*own, *groupings]}
+    paths: dict[object, tuple] = {}
+    for part, keys, minutes, n in _counts_per_column(counted, policies if through_policy else None):
+        if part < 0:  # a policy (keys[0]) and its values of the paths through it
+            paths[keys[0]] = keys[len(own) :]
+        else:
+            histograms[own[part]].setdefault(keys[part], Counter())[minutes] += int(n)
+    for policy, counts in histograms.get("policy", {}).items():
+        merged = zip(through_policy, paths.get(policy, (None,) * len(through_policy)), strict=True)
+        for grouping, key in [*merged, *([(None, None)] if None in groupings else [])]:
+            histograms[grouping].setdefault(key, Counter()).update(counts)
+    return {
+        grouping: {key: _nearest_ranks(counts) for key, counts in histograms[grouping].items()}
+        for grouping in groupings
+    }
 
 
-def _percentiles_by_grouping_sets(
-    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
-) -> Iterator[tuple[str | None, object, str, timedelta]]:
-    """PostgreSQL's own nearest-rank percentile (PERCENTILE_DISC), once per grouping set."""
+def _counts_per_column(counted: QuerySet, policies: QuerySet | None) -> list[tuple[int, tuple, int, int]]:
+    """(part, keys, whole minutes, count) rows. Part i >= 0: the decisions' counts per whole minute and value of
+    the i-th grouping column of ``counted`` (keys[i]; the other keys null). Part -1: a policy (keys[0]) and its
+    values of the paths through it (the keys after the grouping columns).
+
+    The SQL around the ORM's querysets is beyond what the ORM writes: a GROUP BY of the counts per column, in
+    one UNION ALL whose parts read the counts once (a WITH; PostgreSQL computes it once for every part). The same
+    SQL on both engines. Nulls are cast to their column's type, so that PostgreSQL can match the parts."""
     quote = connection.ops.quote_name
-    names = [quote(column) for column in columns]
-    sets = [f"({name})" for name in names] + (["()"] if with_total else [])
-    figures = [f"PERCENTILE_DISC({share}) WITHIN GROUP (ORDER BY {quote('duration')})" for share in SHARES.values()]
+    own = [name for name in counted.query.annotation_select if name.startswith("group_")]
+    paths = (
+        [name for name in policies.query.annotation_select if name.startswith("path_")] if policies is not None else []
+    )
+    fields = {
+        name: query.annotation_select[name].output_field
+        for query, names in ((counted.query, own), *([(policies.query, paths)] if policies is not None else []))
+        for name in names
+    }
+
+    def columns(shown: list[str]) -> str:
+        return ", ".join(
+            quote(name) if name in shown else f"CAST(NULL AS {fields[name].cast_db_type(connection)})"
+            for name in [*own, *paths]
+        )
+
+    sql, params = counted.query.sql_with_params()
+    selects = [
+        f"SELECT {part} AS part, {columns([name])}, minutes, SUM(n) AS n FROM counted GROUP BY {quote(name)}, minutes"
+        for part, name in enumerate(own)
+    ]
+    if policies is not None:
+        policies_sql, policies_params = policies.query.sql_with_params()
+        selects.append(f"SELECT -1, {columns([own[0], *paths])}, NULL, NULL FROM ({policies_sql}) AS policy")
+        params = (*params, *policies_params)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*(f'GROUPING({name})' for name in names), *names, *figures])} "
-            f"FROM ({sql}) AS decided GROUP BY GROUPING SETS ({', '.join(sets)})",
-            params,
-        )
-        found = cursor.fetchall()
-    groupings = list(columns.values())
-    for row in found:
-        flags, keys, values = row[: len(names)], row[len(names) : 2 * len(names)], row[2 * len(names) :]
-        if values[0] is None:
-            continue  # the grand total of a period without decisions
-        # GROUPING(column) is 0 in the rows of the set grouped by that column; 1 everywhere: the total.
-        grouping, key = next(
-            ((g, k) for g, flag, k in zip(groupings, flags, keys, strict=True) if not flag), (None, None)
-        )
-        for label, value in zip(SHARES, values, strict=True):
-            yield grouping, key, label, value
+        cursor.execute(f"WITH counted AS ({sql}) {' UNION ALL '.join(selects)}", params)
+        return [(row[0], row[1:-2], row[-2], row[-1]) for row in cursor.fetchall()]
 
 
-def _percentiles_by_ranks(
-    sql: str, params: tuple, columns: dict[str, str], *, with_total: bool
-) -> Iterator[tuple[str | None, object, str, timedelta]]:
-    """Elsewhere (SQLite): rank each decision within its group of every grouping, and keep the rows
-    at rank ceil(p * n). Ranked over the decided rows as a subquery, so that the duration (a Python
-    function on SQLite) is computed once a row, not once a window."""
-    quote = connection.ops.quote_name
-    names = [quote(column) for column in columns]
-    partitions = [(grouping, f"PARTITION BY {quote(column)}") for column, grouping in columns.items()]
-    partitions += [(None, "")] if with_total else []
-    windows = [
-        f"ROW_NUMBER() OVER ({partition} ORDER BY {quote('duration')}) AS rank_{i}, "
-        f"COUNT(*) OVER ({partition}) AS size_{i}"
-        for i, (_, partition) in enumerate(partitions)
-    ]
-    hits = [
-        (grouping, label, f"rank_{i} = CEILING(size_{i} * {share})")
-        for i, (grouping, _) in enumerate(partitions)
-        for label, share in SHARES.items()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*names, quote('duration'), *(hit for _, _, hit in hits)])} "
-            f"FROM (SELECT decided.*, {', '.join(windows)} FROM ({sql}) AS decided) AS ranked "
-            f"WHERE {' OR '.join(hit for _, _, hit in hits)}",
-            params,
-        )
-        found = cursor.fetchall()
-    for row in found:
-        keys = dict(zip(columns.values(), row, strict=False))
-        value = connection.ops.convert_durationfield_value(row[len(names)], None, connection)
-        for (grouping, label, _), hit in zip(hits, row[len(names) + 1 :], strict=True):
-            if hit:
-                yield grouping, keys.get(grouping), label, value
+def _nearest_ranks(counts: Counter[int]) -> dict[str, timedelta]:
+    """The value at rank ceil(p * n) of each share, from the counts per whole minute. The rank is worked out
+    in floating point as PostgreSQL's PERCENTILE_DISC does, so that the ranks agree for every n."""
+    total = sum(counts.values())
+    ranks = {label: ceil(share * total) for label, share in SHARES.items()}
+    found: dict[str, timedelta] = {}
+    seen = 0
+    for minute in sorted(counts):
+        seen += counts[minute]
+        for label, rank in ranks.items():
+            if label not in found and seen >= rank:
+                found[label] = timedelta(minutes=minute)
+    return {label: found[label] for label in SHARES}
 
 
 def decision_times(period: Period) -> Percentiles:
     """The decision-time percentiles of every table of the page (per policy, per problem type, per
-    approver, overall), from one pass over the period's decisions."""
+    approver, overall), from one query over the period's decisions."""
     return decision_time_percentiles(requests_in(period), ["policy", "policy__problem_type", "decided_by", None])
