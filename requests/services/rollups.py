@@ -47,6 +47,8 @@ from requests.selectors import (
 # Final: what the rollups may hold (withdrawn ones are only marked).
 ROLLED_UP_STATUSES = (Status.GRANTED, Status.APPROVED, Status.DENIED, Status.WITHDRAWN)
 BATCH_SIZE = 2000
+# Rows a statement upserts: within SQLite's 32,766 parameters for the widest table (19 columns).
+UPSERT_ROWS = 500
 
 
 def requests_roll_up(*, batch_size: int = BATCH_SIZE, seconds: float | None = None) -> int:
@@ -102,20 +104,25 @@ def _add_into(model: type[models.Model], keys: list[str], rows: Iterable[dict]) 
     """Add counted rows to a rollup table: insert the rows whose keys are new, add to the others.
 
     Raw SQL: the ORM has no "add to what is there" upsert. ``INSERT … ON CONFLICT … DO UPDATE`` is
-    atomic per row on PostgreSQL and SQLite (3.24+) alike, so concurrent batches add, never overwrite."""
-    rows = list(rows)
+    atomic per row on PostgreSQL and SQLite (3.24+) alike, so concurrent batches add, never overwrite.
+    The rows are grouped by their keys (one row per key in a statement, as ON CONFLICT requires) and
+    written in the keys' order, so that two batches lock the rows they share in the same order."""
+    rows = sorted(rows, key=lambda row: [(row[key] is None, row[key]) for key in keys])
     if not rows:
         return
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in rows[0]]
     added = [field.column for field in fields if field.name not in keys]
-    columns = [field.column for field in fields]
     table = quote(model._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(quote(model._meta.get_field(key).column) for key in keys)}) DO UPDATE SET "
-        + ", ".join(f"{quote(column)} = {table}.{quote(column)} + excluded.{quote(column)}" for column in added)
-    )
-    values = [[field.get_db_prep_save(row[field.name], connection) for field in fields] for row in rows]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    for start in range(0, len(rows), UPSERT_ROWS):
+        chunk = rows[start : start + UPSERT_ROWS]
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES {', '.join([row_sql] * len(chunk))} "
+            f"ON CONFLICT ({', '.join(quote(model._meta.get_field(key).column) for key in keys)}) DO UPDATE SET "
+            + ", ".join(f"{quote(column)} = {table}.{quote(column)} + excluded.{quote(column)}" for column in added)
+        )
+        values = [field.get_db_prep_save(row[field.name], connection) for row in chunk for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
