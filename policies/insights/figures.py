@@ -13,12 +13,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 
 from policies.insights import rollups
 from policies.insights.percentiles import DECIDED_BY_APPROVER, Percentiles, decision_time_percentiles
 from policies.insights.periods import Period, day_start, requests_in
-from policies.models import Policy
+from policies.models import Policy, ProblemType
 from requests.models import (
     CustomerRollup,
     Escalation,
@@ -175,28 +175,35 @@ def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
     """Exceptions filed per week and problem type: (weeks, [{name, counts: [..per week..]}])."""
     first = period.start - timedelta(days=period.start.weekday())
     weeks = [first + timedelta(weeks=i) for i in range((period.end - first).days // 7 + 1)]
-    # Grouped by policy (a column of the request itself, no join); problem types are summed below.
     rows = requests_in(period)
+    series: dict[str, list[int]] = {}
     if rollups.usable(period, cuts=weeks[1:]):
+        # Per problem type and day, binned into weeks here: the rollups are few rows, as are the requests
+        # not rolled up, and their days are the reader's days (rollups.usable).
         counted = (
             rollups.days_of(RequestDayRollup, period)
-            .values("policy", week=_week_of("day", weeks))
+            .values("day", problem_type=F("policy__problem_type"))
             .annotate(n=Sum("filed"))
             .union(
                 rows.filter(rolled_up=False)
-                .values("policy", week=_week_of("filed_at", [day_start(monday) for monday in weeks]))
+                .values(day=rollups.local_day("filed_at"), problem_type=F("policy__problem_type"))
                 .annotate(n=Count("pk")),
                 all=True,
             )
         )
+        name_of = dict(ProblemType.objects.values_list("pk", "name"))
+        for row in counted:
+            series.setdefault(name_of[row["problem_type"]], [0] * len(weeks))[(row["day"] - first).days // 7] += row[
+                "n"
+            ]
     else:
+        # Grouped by policy (a column of the request itself, no join); problem types are summed below.
         counted = rows.values("policy", week=_week_of("filed_at", [day_start(monday) for monday in weeks])).annotate(
             n=Count("pk")
         )
-    type_of = dict(Policy.objects.values_list("pk", "problem_type__name"))
-    series: dict[str, list[int]] = {}
-    for row in counted:
-        series.setdefault(type_of[row["policy"]], [0] * len(weeks))[row["week"]] += row["n"]
+        type_of = dict(Policy.objects.values_list("pk", "problem_type__name"))
+        for row in counted:
+            series.setdefault(type_of[row["policy"]], [0] * len(weeks))[row["week"]] += row["n"]
     return weeks, [{"name": name, "counts": counts} for name, counts in sorted(series.items())]
 
 
