@@ -295,3 +295,9 @@ def test_two_catch_ups_at_once_count_each_request_once(rep, rep_with_right, mana
     with rollups.counted_live():
         live = figures.overview(PERIODS[0])
     assert figures.overview(PERIODS[0]) == live
+
+
+def test_the_catch_up_runs_on_beat_every_minute(settings):
+    entries = [entry for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] == roll_up_requests.name]
+    assert roll_up_requests.name == "requests.tasks.roll_up_requests"
+    assert len(entries) == 1 and entries[0]["schedule"] == 60.0
