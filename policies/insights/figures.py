@@ -193,9 +193,8 @@ def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
         )
         name_of = dict(ProblemType.objects.values_list("pk", "name"))
         for row in counted:
-            series.setdefault(name_of[row["problem_type"]], [0] * len(weeks))[(row["day"] - first).days // 7] += row[
-                "n"
-            ]
+            week = (row["day"] - first).days // 7
+            series.setdefault(name_of[row["problem_type"]], [0] * len(weeks))[week] += row["n"]
     else:
         # Grouped by policy (a column of the request itself, no join); problem types are summed below.
         counted = rows.values("policy", week=_week_of("filed_at", [day_start(monday) for monday in weeks])).annotate(
@@ -232,7 +231,7 @@ def _week_of(field: str, starts: list) -> Case | Value:
 def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     rows = requests_in(period)
     if rollups.usable(period):
-        top = _most_frequent_by_bounds(period, rows, limit)
+        top = _most_frequent_by_bounds(rows, limit)
     else:
         # Grouped by id (not by the text columns) so the grouping stays small, and without the distinct
         # policies: COUNT(DISTINCT) makes the database sort every request of the period.
@@ -256,7 +255,7 @@ def _customer_counts(rows: QuerySet) -> QuerySet:
     return rows.values("customer").annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED))
 
 
-def _most_frequent_by_bounds(period: Period, rows: QuerySet, limit: int) -> list[dict]:
+def _most_frequent_by_bounds(rows: QuerySet, limit: int) -> list[dict]:
     """The ``limit`` customers who filed most in the period (at least FREQUENT_ASKER_MIN_REQUESTS), ordered
     as the live query orders them, without counting every customer's requests.
 
