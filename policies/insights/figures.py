@@ -230,9 +230,8 @@ def _week_of(field: str, starts: list) -> Case | Value:
 
 def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     rows = requests_in(period)
-    if rollups.usable(period):
-        top = _most_frequent_by_bounds(rows, limit)
-    else:
+    top = _most_frequent_by_bounds(period, rows, limit) if rollups.usable(period) else None
+    if top is None:
         # Grouped by id (not by the text columns) so the grouping stays small, and without the distinct
         # policies: COUNT(DISTINCT) makes the database sort every request of the period.
         top = list(
@@ -255,28 +254,46 @@ def _customer_counts(rows: QuerySet) -> QuerySet:
     return rows.values("customer").annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED))
 
 
-def _most_frequent_by_bounds(rows: QuerySet, limit: int) -> list[dict]:
+def _most_frequent_by_bounds(period: Period, rows: QuerySet, limit: int) -> list[dict] | None:
     """The ``limit`` customers who filed most in the period (at least FREQUENT_ASKER_MIN_REQUESTS), ordered
-    as the live query orders them, without counting every customer's requests.
+    as the live query orders them, without counting every customer's requests; None when that would read
+    more than one pass over the period's requests does (the caller counts live).
 
     A customer's count in any period is at most the requests of theirs the rollups hold (whenever filed)
     plus their requests of the period not rolled up yet. Candidates are counted exactly (from the
     customer's index), highest bound first, until the last of the best ``limit`` counts found beats the
-    next bound: no customer left can reach it. Exact; few customers are counted when few ask often.
+    next bound: no customer left can reach it. Exact; few customers are counted when few ask often, or
+    when the period holds most of the customers' requests. When many customers ask often over a long
+    history and the period is short, the bounds say little, and the live count is the cheaper one.
     """
     bounds: dict[int, int] = {}
-    for row in CustomerRollup.objects.values("customer", "filed").union(
-        rows.filter(rolled_up=False).values("customer").annotate(filed=Count("pk")), all=True
+    in_period = 0
+    for row in CustomerRollup.objects.values("customer", "filed", live=Value(False)).union(
+        rows.filter(rolled_up=False).values("customer").annotate(filed=Count("pk"), live=Value(True)), all=True
     ):
         bounds[row["customer"]] = bounds.get(row["customer"], 0) + row["filed"]
+        in_period += row["filed"] if row["live"] else 0
+    in_period += rollups.days_of(RequestDayRollup, period).aggregate(n=Sum("filed"))["n"] or 0
     candidates = sorted(
         (customer for customer, bound in bounds.items() if bound >= FREQUENT_ASKER_MIN_REQUESTS),
         key=lambda customer: (-bounds[customer], customer),
     )
+    # A guess of the last count of the top (as if each customer's requests spread evenly over their
+    # history): when the customers whose bound reaches it hold more than half the period's requests, the
+    # bounds are loose (a short period, a long history) and one pass over the period costs less.
+    share = in_period / max(sum(bounds.values()), 1)
+    guess = share * bounds[candidates[limit - 1]] if len(candidates) >= limit else 0
+    likely = [customer for customer in candidates if bounds[customer] >= guess]
+    if sum(bounds[customer] for customer in likely) > in_period // 2:
+        return None
     found: list[dict] = []
-    checked, size = 0, max(2 * limit, 20)
+    checked, size, to_read = 0, max(len(likely), limit), 0
     while checked < len(candidates):
         batch = candidates[checked : checked + size]
+        # Read a customer at a time from their index, the requests cost more than in one pass over the period.
+        to_read += sum(bounds[customer] for customer in batch)
+        if to_read > in_period // 2:
+            return None
         checked += len(batch)
         found += [
             row
@@ -285,10 +302,16 @@ def _most_frequent_by_bounds(rows: QuerySet, limit: int) -> list[dict]:
         ]
         found.sort(key=lambda r: (-r["filed"], r["customer"]))
         del found[limit:]
+        if len(found) < limit:
+            size *= 2
+            continue
         # Ties go to the lower id, so a candidate whose bound equals the last count could still displace it.
-        if len(found) == limit and checked < len(candidates) and bounds[candidates[checked]] < found[-1]["filed"]:
+        left = [customer for customer in candidates[checked:] if bounds[customer] >= found[-1]["filed"]]
+        if not left:
             break
-        size *= 2
+        if to_read + sum(bounds[customer] for customer in left) > in_period // 2:
+            return None
+        size = len(left)
     return found
 
 

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from policies.insights import figures, rollups
-from policies.insights.periods import Period
+from policies.insights.periods import Period, requests_in
 from policies.models import ProblemType
 from requests.models import (
     Cause,
@@ -76,8 +76,11 @@ def assert_same_figures(period: Period) -> None:
         assert read[name] == live[name], (name, period)
 
 
-def random_requests(rng: random.Random, *, people: list, policies: list, count: int) -> list[ExceptionRequest]:
-    customers = [Customer.objects.create(external_ref=f"C-{i}", name=f"Customer {i:02d}") for i in range(12)]
+def random_requests(
+    rng: random.Random, *, people: list, policies: list, count: int, customers: int = 12, regulars: float = 0.5
+) -> list[ExceptionRequest]:
+    """``count`` random requests; a share ``regulars`` of them for three regular customers, the rest for any."""
+    customers = [Customer.objects.create(external_ref=f"C-{i}", name=f"Customer {i:02d}") for i in range(customers)]
     reps, approvers = people[:2], people[2:]
     made = []
     for _ in range(count):
@@ -95,7 +98,7 @@ def random_requests(rng: random.Random, *, people: list, policies: list, count: 
         open_ = status in (Status.PENDING, Status.ESCALATED)
         decided = status in (Status.GRANTED, Status.APPROVED, Status.DENIED)
         request = ExceptionRequest.objects.create(
-            customer=rng.choice(customers[: rng.choice([3, 12])]),
+            customer=rng.choice(customers[:3] if rng.random() < regulars else customers),
             policy=rng.choice(policies),
             rep=rng.choice(reps),
             sentiment="neutral",
@@ -301,3 +304,22 @@ def test_the_catch_up_runs_on_beat_every_minute(settings):
     entries = [entry for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] == roll_up_requests.name]
     assert roll_up_requests.name == "requests.tasks.roll_up_requests"
     assert len(entries) == 1 and entries[0]["schedule"] == 60.0
+
+
+@pytest.mark.parametrize("limit", [1, 3, 5])
+def test_the_most_frequent_askers_found_from_the_bounds_are_the_live_ones(
+    rep, rep_with_right, manager_low, manager_high, policy, limit
+):
+    people = [rep, rep_with_right, manager_low, manager_high]
+    random_requests(random.Random(5), people=people, policies=[policy], count=400, customers=80, regulars=0.25)
+    requests_roll_up()
+    period = PERIODS[0]  # the whole history: the bounds are tight, the search counts few customers
+    with CaptureQueriesContext(connection) as queries:
+        found = figures._most_frequent_by_bounds(period, requests_in(period), limit)
+    assert found is not None
+    with rollups.counted_live():
+        live = figures.frequent_customers(period, limit=limit)
+    assert [(r["customer"], r["filed"], r["granted"]) for r in found] == [
+        (r["customer_id"], r["filed"], r["granted"]) for r in live
+    ]
+    assert len(queries) <= 4
