@@ -58,11 +58,16 @@ class BenchDatabase:
     admin_url: str | None = None  # the server's ``postgres`` database, to drop the bench one
     bench_name: str | None = None
     keep: bool = False
+    reused: bool = False  # an earlier run's database: kept as found, only this run's directory goes
 
     def cleanup(self) -> None:
         from django.db import connections
 
         connections.close_all()
+        if self.reused:
+            shutil.rmtree(self.var_dir, ignore_errors=True)
+            print(f"\nKept: DATABASE_URL={self.url}")
+            return
         if self.keep:
             print(f"\nKept: DATABASE_URL={self.url} VAR_DIR={self.var_dir}")
             return
@@ -71,8 +76,11 @@ class BenchDatabase:
         shutil.rmtree(self.var_dir, ignore_errors=True)
 
 
-def setup_django(*, label: str, keep: bool = False) -> BenchDatabase:
-    """Point Django to a fresh throwaway database, set it up, and migrate it. Call before any model import."""
+def setup_django(*, label: str, keep: bool = False, reuse: bool = False) -> BenchDatabase:
+    """Point Django to a fresh throwaway database, set it up, and migrate it. Call before any model import.
+
+    With ``reuse``, the bench database an earlier run kept (``--keep``) is used as it is, migrated, and kept
+    again: on PostgreSQL ``<name>_bench``, on SQLite the file ``DATABASE_URL=sqlite:///…`` names."""
     for name, value in ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     parent = Path(os.environ.get("VAR_DIR") or tempfile.gettempdir())
@@ -82,20 +90,26 @@ def setup_django(*, label: str, keep: bool = False) -> BenchDatabase:
 
     original = os.environ.get("DATABASE_URL", "")
     scheme = urlsplit(original).scheme if original else "sqlite"
+    if reuse and scheme == "sqlite" and not original:
+        raise SystemExit("--reuse on SQLite needs DATABASE_URL=sqlite:///<the kept bench.sqlite3>")
     if scheme in POSTGRES_SCHEMES:
         parts = urlsplit(original)
         name = parts.path.lstrip("/") or "portal"
-        bench_name = f"{name}_bench"
+        bench_name = name if reuse and name.endswith("_bench") else f"{name}_bench"
         admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-        _create_postgres_database(admin_url, bench_name)
+        if not reuse:
+            _create_postgres_database(admin_url, bench_name)
         database = BenchDatabase(
             engine="postgresql",
             url=urlunsplit(parts._replace(path=f"/{bench_name}")),
             var_dir=var_dir,
             admin_url=admin_url,
             bench_name=bench_name,
-            keep=keep,
+            keep=keep or reuse,
+            reused=reuse,
         )
+    elif scheme == "sqlite" and reuse:
+        database = BenchDatabase(engine="sqlite", url=original, var_dir=var_dir, keep=True, reused=True)
     elif scheme == "sqlite":
         database = BenchDatabase(
             engine="sqlite", url=f"sqlite:///{var_dir / 'bench.sqlite3'}", var_dir=var_dir, keep=keep

@@ -6,6 +6,8 @@ Usage (from the project root):
     .venv/bin/python bench/analysis.py --count 10000 --repeat 3     # smaller and quicker
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/analysis.py [--count 1000000]
                                                                     # PostgreSQL, database portal_bench
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/analysis.py --reuse
+                                                                    # measure portal_bench again, as kept
 
 The script works on its own throwaway database, never on the developer's (``bench/_common.py``): a SQLite
 file in a fresh directory under ``$VAR_DIR`` (or the system's temporary directory), or on PostgreSQL a
@@ -14,9 +16,12 @@ separate database ``<name>_bench`` created and dropped through the server's ``po
 It seeds 50 policies over 7 problem types (four tiers, two approval levels each), reps, approvers, a policy
 admin, 2,000 customers and ``--count`` exception requests filed over the last 365 days with a mix of tiers,
 causes, statuses, decision times and SLA breaches (with their escalation trail), and a few review flags.
-Then, logged in as the policy admin, it renders GET /policies/analysis/?period=365 through the test client
-and prints the median render time, the SQL query count, the slowest queries, and the time of the CSV export
-of the requests, then exports again in a process of its own (DEBUG off) and prints that process's peak RSS
+It runs the analysis' catch-up job (the beat's ``requests.tasks.roll_up_requests``) until every final
+request is in the daily rollups and prints its speed (requests/s). ``--reuse`` skips the seeding and
+measures a database an earlier ``--keep`` run left, rolling up whatever is not rolled up yet. Then, logged
+in as the policy admin, it renders GET /policies/analysis/?period=365 through the test client and prints
+the median render time, the SQL query count, the slowest queries, and the time of the CSV export of the
+requests, then exports again in a process of its own (DEBUG off) and prints that process's peak RSS
 before and after the export (constant memory: the rows stream through a server-side cursor). On PostgreSQL
 the requests are written by COPY (``--count 1000000`` seeds in minutes). It prints figures, it asserts
 nothing. The people, policies and requests are its own (tiers, reps, decisions and breaches that the other
@@ -68,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="random seed of the data (default 7)")
     parser.add_argument("--explain", action="store_true", help="print the plan of the slowest query")
     parser.add_argument("--keep", action="store_true", help="keep the bench database and its directory afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the bench database an earlier --keep run left (PostgreSQL: <name>_bench; SQLite: the "
+        "DATABASE_URL=sqlite:///… file) with its rows: no seeding, nothing dropped (implies --keep)",
+    )
     args = parser.parse_args()
     if args.count < 1 or args.policies < 1 or args.customers < 1 or args.repeat < 1 or args.export_repeat < 1:
         parser.error("--count, --policies, --customers, --repeat and --export-repeat must be at least 1")
@@ -457,6 +468,21 @@ def vacuum_analyze() -> None:
             cursor.execute("VACUUM ANALYZE")
 
 
+def catch_up() -> None:
+    """Run the analysis' catch-up job (what beat runs every minute) until every final request is rolled up,
+    and print how fast it went; then refresh the statistics (the flag changed on every row)."""
+    from requests.models import ExceptionRequest
+    from requests.services import requests_roll_up
+
+    waiting = ExceptionRequest.objects.filter(rolled_up=False).count()
+    progress(f"Rolling up ({waiting:,} requests not rolled up) ...")
+    started = time.perf_counter()
+    marked = requests_roll_up()
+    seconds = time.perf_counter() - started
+    print(f"Rolled up {marked:,} requests in {seconds:.1f} s ({marked / max(seconds, 1e-9):,.0f} requests/s)")
+    vacuum_analyze()
+
+
 # --- Measuring ----------------------------------------------------------------------------------------
 
 
@@ -558,7 +584,7 @@ def explain(sql: str) -> str:
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("DEBUG", DEBUG_DEFAULT)
-    database = setup_django(label="bench-analysis", keep=args.keep)
+    database = setup_django(label="bench-analysis", keep=args.keep, reuse=args.reuse)
     try:
         run(args)
     finally:
@@ -581,35 +607,47 @@ def run(args: argparse.Namespace) -> None:
     engine = engine_name()
     print(f"Analysis page benchmark on {engine} (database {connection.settings_dict['NAME']})")
     print(
-        f"{args.count:,} requests, {args.policies} policies, {args.customers:,} customers; "
+        ("an earlier run's requests" if args.reuse else f"{args.count:,} requests")
+        + f", {args.policies} policies, {args.customers:,} customers; "
         f"{args.repeat} timed renders after 1 warm-up; DEBUG={settings.DEBUG}\n"
     )
 
     rng = random.Random(args.seed)
     now = timezone.now()
-    started = time.perf_counter()
-    progress("Seeding people, policies and customers ...")
-    cast = seed_cast(policies=args.policies, customers=args.customers, rng=rng)
-    progress(f"Seeding {args.count:,} requests ...")
-    escalations = seed_requests(count=args.count, cast=cast, rng=rng, now=now)
-    flags = seed_flags(cast=cast, now=now, rng=rng)
-    vacuum_analyze()
-    seeded = time.perf_counter() - started
+    if args.reuse:
+        from django.contrib.auth import get_user_model
+
+        admin = get_user_model().objects.get(username="policyadmin")
+        print(f"Reusing the database's {ExceptionRequest.objects.count():,} requests (--count ignored)")
+    else:
+        started = time.perf_counter()
+        progress("Seeding people, policies and customers ...")
+        cast = seed_cast(policies=args.policies, customers=args.customers, rng=rng)
+        admin = cast.admin
+        progress(f"Seeding {args.count:,} requests ...")
+        escalations = seed_requests(count=args.count, cast=cast, rng=rng, now=now)
+        flags = seed_flags(cast=cast, now=now, rng=rng)
+        vacuum_analyze()
+        print(
+            f"Seeded in {time.perf_counter() - started:.1f} s ({escalations:,} escalation rows, {flags} review flags)"
+        )
+    catch_up()
 
     period = AnalysisFilterForm({"period": "365"}).period_or_default()
     in_period = requests_in(period).count()
     statuses = Counter(ExceptionRequest.objects.values_list("status", flat=True))
     went = ExceptionRequest.objects.filter(approval_level__isnull=False).count()
     breached = ExceptionRequest.objects.filter(breached_level__isnull=False).count()
-    print(f"Seeded in {seeded:.1f} s: {args.count:,} requests ({in_period:,} in the 365-day period)")
+    count = ExceptionRequest.objects.count()
+    print(f"{count:,} requests ({in_period:,} in the 365-day period)")
     print("  statuses: " + ", ".join(f"{name} {n:,}" for name, n in statuses.most_common()))
     print(
         f"  went to an approver {went:,}, breached {breached:,} ({100 * breached / max(went, 1):.1f}%), "
-        f"{Escalation.objects.count():,} escalation rows (inserted {escalations:,}), {flags} review flags\n"
+        f"{Escalation.objects.count():,} escalation rows\n"
     )
 
     client = Client()
-    client.force_login(cast.admin)
+    client.force_login(admin)
     load_at_start = load_average()
     warmup = timed_get(client, PAGE_URL)
     if warmup.status != 200:
@@ -643,7 +681,7 @@ def run(args: argparse.Namespace) -> None:
     for seconds, sql in slowest_queries(exports, limit=3):
         print(f"    {seconds * 1000:8.1f} ms  {short_sql(sql, 200)}")
 
-    rss_before, rss_peak, rss_size, rss_seconds = export_peak_rss(cast.admin.username)
+    rss_before, rss_peak, rss_size, rss_seconds = export_peak_rss(admin.username)
     print(
         f"  in a process of its own (DEBUG off): {rss_seconds:.2f} s, {rss_size / 1024 / 1024:.1f} MiB; peak RSS "
         f"{rss_peak:.0f} MiB ({rss_before:.0f} MiB before the export)"
@@ -653,7 +691,7 @@ def run(args: argparse.Namespace) -> None:
     print("| Engine | Requests | Median page time | SQL queries | CSV export (requests) | export's peak RSS |")
     print("|---|---:|---:|---:|---:|---:|")
     print(
-        f"| {engine} | {args.count:,} | {page_median * 1000:.0f} ms | {queries} | "
+        f"| {engine} | {count:,} | {page_median * 1000:.0f} ms | {queries} | "
         f"{export_median:.2f} s ({in_period:,} rows) | {rss_peak:.0f} MiB ({rss_before:.0f} before) |"
     )
     print(

@@ -364,6 +364,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 3600},
     },
+    "roll-up-requests": {
+        "task": "requests.tasks.roll_up_requests",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "retry-webhooks": {
         "task": "requests.tasks.retry_webhook_deliveries",
         "schedule": 60.0,

@@ -185,8 +185,14 @@ class ExceptionRequest(models.Model):
     # The one-time token of the filing form: the same form posted twice files once.
     filing_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
-    # Derived from status and due_at, which the history already keeps.
-    history = HistoricalRecords(excluded_fields=["open_due_at"])
+    # Counted into the analysis' daily rollups (services.rollups), in the same transaction that added it
+    # there. Only a final request is (a decision never changes afterwards); a withdrawn one is marked
+    # without being counted.
+    rolled_up = models.BooleanField(default=False, editable=False)
+
+    # Derived: open_due_at from status and due_at, which the history already keeps; rolled_up is
+    # bookkeeping of the analysis' derived tables, not a change to the request.
+    history = HistoricalRecords(excluded_fields=["open_due_at", "rolled_up"])
 
     class Meta:
         ordering = ["-filed_at"]
@@ -210,6 +216,9 @@ class ExceptionRequest(models.Model):
                 condition=Q(status__in=["approved", "denied"]),
                 name="request_decided_filed",
             ),
+            # The analysis' live part (what the rollups do not hold yet) and the catch-up job's next batch:
+            # open requests and those decided since the last catch-up, a few thousand at most.
+            models.Index(fields=["filed_at"], condition=Q(rolled_up=False), name="request_not_rolled_up"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="request_amount_non_negative"),
@@ -408,6 +417,85 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+class RequestDayRollup(models.Model):
+    """The analysis' counters of the final requests filed on one local day (settings.TIME_ZONE) under one
+    policy: exact counts and sums, added to by services.rollups.requests_roll_up. Derived data, no history."""
+
+    day = models.DateField()
+    policy = models.ForeignKey("policies.Policy", on_delete=models.CASCADE, related_name="+")
+    filed = models.PositiveIntegerField(default=0)
+    granted_by_rep = models.PositiveIntegerField(default=0)
+    approved = models.PositiveIntegerField(default=0)
+    denied = models.PositiveIntegerField(default=0)
+    money_granted = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    went_to_approver = models.PositiveIntegerField(default=0)
+    sla_kept = models.PositiveIntegerField(default=0)
+    tier1 = models.PositiveIntegerField(default=0)
+    tier2_reward = models.PositiveIntegerField(default=0)
+    tier2_save = models.PositiveIntegerField(default=0)
+    tier3 = models.PositiveIntegerField(default=0)
+    beyond = models.PositiveIntegerField(default=0)
+    cause_our_mistake = models.PositiveIntegerField(default=0)
+    cause_beyond_control = models.PositiveIntegerField(default=0)
+    cause_loyalty = models.PositiveIntegerField(default=0)
+    cause_extra_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "policy"], name="request_rollup_day_policy")]
+
+    def __str__(self) -> str:
+        return f"{self.day} policy #{self.policy_id}: {self.filed} filed"
+
+
+class EscalationDayRollup(models.Model):
+    """The SLA breaches (escalation rows) of the final requests filed on one local day under one policy, per level."""
+
+    day = models.DateField()
+    policy = models.ForeignKey("policies.Policy", on_delete=models.CASCADE, related_name="+")
+    from_level = models.PositiveSmallIntegerField()
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "policy", "from_level"], name="escalation_rollup_day_level")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} policy #{self.policy_id} level {self.from_level}: {self.n}"
+
+
+class PersonDayRollup(models.Model):
+    """One person's counted work on one local day, as the analysis' people table counts it: a rep's grants at
+    once (``at_once``, for the rep who filed) or an approver's decisions (for the approver who decided).
+    Without the policy: with a problem-type filter the people table is counted live."""
+
+    day = models.DateField()
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+")
+    at_once = models.BooleanField()
+    n = models.PositiveIntegerField(default=0)
+    money = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    approved = models.PositiveIntegerField(default=0)
+    denied = models.PositiveIntegerField(default=0)
+    on_time = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "person", "at_once"], name="person_rollup_day_person")]
+
+    def __str__(self) -> str:
+        return f"{self.day} user #{self.person_id}: {self.n}"
+
+
+class CustomerRollup(models.Model):
+    """How many of a customer's requests (withdrawn ones left out) the rollups hold, whenever filed: an upper
+    bound of the customer's count in any period, for finding the most frequent askers without counting all."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    filed = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"customer #{self.customer_id}: {self.filed}"
 
 
 # The REST API's and the webhooks' models live in their own module (keeps this one about requests).

@@ -8,7 +8,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Aggregate,
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -32,6 +46,7 @@ from requests.models import (
     DECIDED_STATUSES,
     OPEN_STATUSES,
     Attachment,
+    Cause,
     Customer,
     ExceptionRequest,
     Notification,
@@ -293,6 +308,56 @@ def requests_filed_between(start_at: datetime, end_at: datetime) -> QuerySet[Exc
     rows = ExceptionRequest.objects.filter(filed_at__gte=start_at, filed_at__lt=end_at).exclude(status=Status.WITHDRAWN)
     # No default ordering: it would add a sort of every row to each aggregate.
     return rows.order_by()
+
+
+# The analysis' counts of a set of requests, as aggregate expressions: what the analysis shows and what the daily
+# rollups (services.rollups) store, defined once for both. Open requests are counted by the analysis alone.
+GRANTED = Q(status__in=[Status.GRANTED, Status.APPROVED])
+GRANTED_AT_ONCE = Q(status=Status.GRANTED)
+DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
+WENT_TO_APPROVER = Q(approval_level__isnull=False)
+
+
+def request_counters() -> dict[str, Aggregate | Coalesce]:
+    """Every count and sum a summary row of the analysis carries, except the requests still open."""
+    return {
+        "filed": Count("pk"),
+        "granted_by_rep": Count("pk", filter=Q(status=Status.GRANTED)),
+        "approved": Count("pk", filter=Q(status=Status.APPROVED)),
+        "denied": Count("pk", filter=Q(status=Status.DENIED)),
+        "money_granted": Coalesce(
+            Sum("amount", filter=GRANTED), Value(Decimal("0")), output_field=ExceptionRequest._meta.get_field("amount")
+        ),
+        "went_to_approver": Count("pk", filter=WENT_TO_APPROVER),
+        "sla_kept": Count("pk", filter=WENT_TO_APPROVER & Q(breached_level__isnull=True)),
+        "tier1": Count("pk", filter=Q(tier_level=1, beyond_all_tiers=False)),
+        "tier2_reward": Count("pk", filter=Q(tier_level=2, tier_kind="reward")),
+        "tier2_save": Count("pk", filter=Q(tier_level=2, tier_kind="save")),
+        "tier3": Count("pk", filter=Q(tier_level=3)),
+        "beyond": Count("pk", filter=Q(beyond_all_tiers=True)),
+        **{f"cause_{c.value}": Count("pk", filter=Q(cause=c.value)) for c in Cause},
+    }
+
+
+def person_of_work() -> dict[str, Case | ExpressionWrapper]:
+    """Whose work a request counts as in the analysis' people table: a grant at once is the filing rep's
+    (``at_once``), an approver's decision the deciding approver's. Only for requests in GRANTED_AT_ONCE or
+    DECIDED_BY_APPROVER."""
+    return {
+        "person": Case(When(GRANTED_AT_ONCE, then=F("rep")), default=F("decided_by")),
+        "at_once": ExpressionWrapper(GRANTED_AT_ONCE, output_field=BooleanField()),
+    }
+
+
+def person_counters() -> dict[str, Aggregate]:
+    """A person's counts in the people table, grouped by person_of_work()."""
+    return {
+        "n": Count("pk"),
+        "money": Sum("amount"),  # read for the reps' rows only
+        "approved": Count("pk", filter=Q(status=Status.APPROVED)),
+        "denied": Count("pk", filter=Q(status=Status.DENIED)),
+        "on_time": Count("pk", filter=Q(breached_level__isnull=True)),
+    }
 
 
 def customer_requests_filed(*, customer_id: int, first_day: date, last_day: date) -> int:

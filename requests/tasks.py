@@ -10,6 +10,7 @@ from celery import shared_task
 
 from requests import notifications
 from requests.escalation import sla_sweep, sla_sweep_and_look_ahead
+from requests.services import requests_roll_up
 from requests.webhooks import ENQUEUE_CHUNK, webhook_deliveries_due, webhook_delivery_send
 
 
@@ -95,3 +96,11 @@ def retry_webhook_deliveries() -> int:
     for chunk in notifications.chunked(ids, ENQUEUE_CHUNK):
         deliver_webhooks.delay(chunk)
     return len(ids)
+
+
+@shared_task(name="requests.tasks.roll_up_requests", acks_late=True, soft_time_limit=120, time_limit=150)
+def roll_up_requests() -> int:
+    """Beat, every minute: add the requests decided since the last run to the analysis' daily rollups.
+    Idempotent (a request is marked in the transaction that counts it) and safe on several workers at
+    once; a long backlog (a first run over years of requests) goes on at the next run."""
+    return requests_roll_up(seconds=60)

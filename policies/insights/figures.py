@@ -1,62 +1,73 @@
 """Learning from exceptions: figures per problem type and per policy, trends, frequent askers, people.
 
 Every figure comes from database aggregation (values/annotate), so the page issues a bounded number of
-queries whatever the number of requests; the percentiles come from ``percentiles``. The functions are
-selectors: they read, never write.
+queries whatever the number of requests; the percentiles come from ``percentiles``. The counts read the
+daily rollups for the requests rolled up and count the others live (``rollups``), or count everything
+live when the reader's days are not the rollups' days. The functions are selectors: they read, never write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    Q,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 
+from policies.insights import rollups
 from policies.insights.percentiles import DECIDED_BY_APPROVER, Percentiles, decision_time_percentiles
 from policies.insights.periods import Period, day_start, requests_in
-from policies.models import Policy
-from requests.models import Cause, Escalation, ExceptionRequest, Status
-from requests.selectors import FREQUENT_ASKER_MIN_REQUESTS
+from policies.models import Policy, ProblemType
+from requests.models import (
+    CustomerRollup,
+    Escalation,
+    EscalationDayRollup,
+    PersonDayRollup,
+    RequestDayRollup,
+    Status,
+)
+from requests.selectors import (
+    FREQUENT_ASKER_MIN_REQUESTS,
+    GRANTED,
+    GRANTED_AT_ONCE,
+    person_counters,
+    person_of_work,
+    request_counters,
+)
 
-GRANTED = Q(status__in=[Status.GRANTED, Status.APPROVED])
-GRANTED_AT_ONCE = Q(status=Status.GRANTED)
 STILL_OPEN = Q(status__in=[Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP])
-WENT_TO_APPROVER = Q(approval_level__isnull=False)
 
 
 def _figures() -> dict:
     """The counts every summary row carries, as aggregate expressions."""
+    counters = request_counters()
+    # In the order of the table's columns: the open requests after the decided ones.
     return {
-        "filed": Count("pk"),
-        "granted_by_rep": Count("pk", filter=Q(status=Status.GRANTED)),
-        "approved": Count("pk", filter=Q(status=Status.APPROVED)),
-        "denied": Count("pk", filter=Q(status=Status.DENIED)),
+        **{name: counters.pop(name) for name in ("filed", "granted_by_rep", "approved", "denied")},
         "pending": Count("pk", filter=STILL_OPEN),
-        "money_granted": Coalesce(
-            Sum("amount", filter=GRANTED), Value(Decimal("0")), output_field=ExceptionRequest._meta.get_field("amount")
-        ),
-        "went_to_approver": Count("pk", filter=WENT_TO_APPROVER),
-        "sla_kept": Count("pk", filter=WENT_TO_APPROVER & Q(breached_level__isnull=True)),
-        "tier1": Count("pk", filter=Q(tier_level=1, beyond_all_tiers=False)),
-        "tier2_reward": Count("pk", filter=Q(tier_level=2, tier_kind="reward")),
-        "tier2_save": Count("pk", filter=Q(tier_level=2, tier_kind="save")),
-        "tier3": Count("pk", filter=Q(tier_level=3)),
-        "beyond": Count("pk", filter=Q(beyond_all_tiers=True)),
-        **{f"cause_{c.value}": Count("pk", filter=Q(cause=c.value)) for c in Cause},
+        **counters,
     }
+
+
+def _rolled_figures() -> dict:
+    """The same counts summed from the daily rollups, in the same order (open requests are never rolled up)."""
+    return {name: Value(0) if name == "pending" else Sum(name) for name in _figures()}
+
+
+def _summed(rows: Iterable[dict], keys: tuple[str, ...]) -> list[dict]:
+    """Rows of a UNION ALL (rollups, then live) added up by their keys."""
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = dict(row)
+            continue
+        for name, value in row.items():
+            if name not in keys and value is not None:
+                into[name] = value if into[name] is None else into[name] + value
+    return list(merged.values())
 
 
 def _with_rates(row: dict) -> dict:
@@ -76,7 +87,30 @@ def overview(period: Period, *, times: Percentiles | None = None) -> dict:
     rows = requests_in(period)
     # Grouped by the policy column alone: no join, and 50 groups fit a hash table where grouping by
     # the names too made PostgreSQL sort every row, on disk. The names come from the policy table.
-    by_policy = list(rows.values("policy").annotate(**_figures()))
+    counted = rows.values("policy").annotate(**_figures())
+    breached = Escalation.objects.filter(request__in=rows.values("pk")).values("request__policy", "from_level")
+    if rollups.usable(period):
+        live = rows.filter(rolled_up=False)
+        counted = (
+            rollups.days_of(RequestDayRollup, period)
+            .values("policy")
+            .annotate(**_rolled_figures())
+            .union(live.values("policy").annotate(**_figures()), all=True)
+        )
+        breached = (
+            rollups.days_of(EscalationDayRollup, period)
+            .values("policy", "from_level")
+            .annotate(n=Sum("n"))
+            .union(
+                # From the few live requests to their escalations (an outer join: a request without any
+                # gives a row without a level, skipped below).
+                live.values("policy", "escalations__from_level").annotate(n=Count("escalations")),
+                all=True,
+            )
+        )
+    else:
+        breached = breached.annotate(n=Count("pk")).order_by()
+    by_policy = _summed(counted, ("policy",))
     policies = {
         policy["pk"]: policy
         for policy in Policy.objects.filter(pk__in=[row["policy"] for row in by_policy]).values(
@@ -84,13 +118,11 @@ def overview(period: Period, *, times: Percentiles | None = None) -> dict:
         )
     }
     breaches: dict[int, dict[int, int]] = {}
-    for row in (
-        Escalation.objects.filter(request__in=rows.values("pk"))
-        .values("request__policy", "from_level")
-        .annotate(n=Count("pk"))
-        .order_by()
-    ):
-        breaches.setdefault(row["request__policy"], {})[row["from_level"]] = row["n"]
+    for row in breached:
+        if row["from_level"] is None:
+            continue
+        level = breaches.setdefault(row.get("policy", row.get("request__policy")), {})
+        level[row["from_level"]] = level.get(row["from_level"], 0) + row["n"]
 
     totals = _empty_row()
     types: dict[int, dict] = {}
@@ -143,49 +175,69 @@ def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
     """Exceptions filed per week and problem type: (weeks, [{name, counts: [..per week..]}])."""
     first = period.start - timedelta(days=period.start.weekday())
     weeks = [first + timedelta(weeks=i) for i in range((period.end - first).days // 7 + 1)]
-    # Grouped by policy (a column of the request itself, no join); problem types are summed below.
-    rows = requests_in(period).values("policy", week=_week_of_filing(weeks)).annotate(n=Count("pk"))
-    type_of = dict(Policy.objects.values_list("pk", "problem_type__name"))
+    rows = requests_in(period)
     series: dict[str, list[int]] = {}
-    for row in rows:
-        series.setdefault(type_of[row["policy"]], [0] * len(weeks))[row["week"]] += row["n"]
+    if rollups.usable(period, cuts=weeks[1:]):
+        # Per problem type and day, binned into weeks here: the rollups are few rows, as are the requests
+        # not rolled up, and their days are the reader's days (rollups.usable).
+        counted = (
+            rollups.days_of(RequestDayRollup, period)
+            .values("day", problem_type=F("policy__problem_type"))
+            .annotate(n=Sum("filed"))
+            .union(
+                rows.filter(rolled_up=False)
+                .values(day=rollups.local_day("filed_at"), problem_type=F("policy__problem_type"))
+                .annotate(n=Count("pk")),
+                all=True,
+            )
+        )
+        name_of = dict(ProblemType.objects.values_list("pk", "name"))
+        for row in counted:
+            week = (row["day"] - first).days // 7
+            series.setdefault(name_of[row["problem_type"]], [0] * len(weeks))[week] += row["n"]
+    else:
+        # Grouped by policy (a column of the request itself, no join); problem types are summed below.
+        counted = rows.values("policy", week=_week_of("filed_at", [day_start(monday) for monday in weeks])).annotate(
+            n=Count("pk")
+        )
+        type_of = dict(Policy.objects.values_list("pk", "problem_type__name"))
+        for row in counted:
+            series.setdefault(type_of[row["policy"]], [0] * len(weeks))[row["week"]] += row["n"]
     return weeks, [{"name": name, "counts": counts} for name, counts in sorted(series.items())]
 
 
-def _week_of_filing(weeks: list[date]) -> Case | Value:
-    """The index in ``weeks`` (local Mondays) of the week a request was filed in.
+def _week_of(field: str, starts: list) -> Case | Value:
+    """The index in ``starts`` (each week's first day, or first instant) of the week ``field`` falls in.
 
-    Compared with each week's first instant, as the period's own bounds are, by halving the weeks:
-    a few comparisons a row. Truncating to the week converted every filing time to local time, a
-    Python function a row on SQLite (0.8 s against 0.24 s for a year of 100,000 requests; about
-    even on PostgreSQL).
+    Compared with each week's start, as the period's own bounds are, by halving the weeks: a few
+    comparisons a row. Truncating to the week converted every filing time to local time, a Python
+    function a row on SQLite (0.8 s against 0.24 s for a year of 100,000 requests; about even on
+    PostgreSQL).
     """
-    starts = [day_start(monday) for monday in weeks]
 
     def within(first: int, last: int) -> Case | Value:
         if first == last:
             return Value(first)
         middle = (first + last + 1) // 2
         return Case(
-            When(filed_at__lt=starts[middle], then=within(first, middle - 1)),
+            When(**{f"{field}__lt": starts[middle]}, then=within(first, middle - 1)),
             default=within(middle, last),
             output_field=IntegerField(),
         )
 
-    return within(0, len(weeks) - 1)
+    return within(0, len(starts) - 1)
 
 
 def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     rows = requests_in(period)
-    # Grouped by id (not by the text columns) so the grouping stays small, and without the distinct
-    # policies: COUNT(DISTINCT) makes the database sort every request of the period. Names and
-    # policies are counted for the top rows only.
-    top = list(
-        rows.values("customer")
-        .annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED))
-        .filter(filed__gte=FREQUENT_ASKER_MIN_REQUESTS)
-        .order_by("-filed", "customer")[:limit]
-    )
+    top = _most_frequent_by_bounds(period, rows, limit) if rollups.usable(period) else None
+    if top is None:
+        # Grouped by id (not by the text columns) so the grouping stays small, and without the distinct
+        # policies: COUNT(DISTINCT) makes the database sort every request of the period.
+        top = list(
+            _customer_counts(rows).filter(filed__gte=FREQUENT_ASKER_MIN_REQUESTS).order_by("-filed", "customer")[:limit]
+        )
+    # Names and policies are counted for the top rows only.
     details = {
         row["customer"]: row
         for row in rows.filter(customer__in=[r["customer"] for r in top])
@@ -198,6 +250,71 @@ def frequent_customers(period: Period, limit: int = 10) -> list[dict]:
     return sorted(top, key=lambda r: (-r["filed"], r["customer__name"]))
 
 
+def _customer_counts(rows: QuerySet) -> QuerySet:
+    return rows.values("customer").annotate(filed=Count("pk"), granted=Count("pk", filter=GRANTED))
+
+
+def _most_frequent_by_bounds(period: Period, rows: QuerySet, limit: int) -> list[dict] | None:
+    """The ``limit`` customers who filed most in the period (at least FREQUENT_ASKER_MIN_REQUESTS), ordered
+    as the live query orders them, without counting every customer's requests; None when that would read
+    more than one pass over the period's requests does (the caller counts live).
+
+    A customer's count in any period is at most the requests of theirs the rollups hold (whenever filed)
+    plus their requests of the period not rolled up yet. Candidates are counted exactly (from the
+    customer's index), highest bound first, until the last of the best ``limit`` counts found beats the
+    next bound: no customer left can reach it. Exact; few customers are counted when few ask often, or
+    when the period holds most of the customers' requests. When many customers ask often over a long
+    history and the period is short, the bounds say little, and the live count is the cheaper one.
+    """
+    bounds: dict[int, int] = {}
+    in_period = 0
+    for row in CustomerRollup.objects.values("customer", "filed", live=Value(False)).union(
+        rows.filter(rolled_up=False).values("customer").annotate(filed=Count("pk"), live=Value(True)), all=True
+    ):
+        bounds[row["customer"]] = bounds.get(row["customer"], 0) + row["filed"]
+        in_period += row["filed"] if row["live"] else 0
+    in_period += rollups.days_of(RequestDayRollup, period).aggregate(n=Sum("filed"))["n"] or 0
+    candidates = sorted(
+        (customer for customer, bound in bounds.items() if bound >= FREQUENT_ASKER_MIN_REQUESTS),
+        key=lambda customer: (-bounds[customer], customer),
+    )
+    # A guess of the last count of the top (as if each customer's requests spread evenly over their
+    # history): when the customers whose bound reaches it hold more than half the period's requests, the
+    # bounds are loose (a short period, a long history) and one pass over the period costs less.
+    share = in_period / max(sum(bounds.values()), 1)
+    guess = share * bounds[candidates[limit - 1]] if len(candidates) >= limit else 0
+    likely = [customer for customer in candidates if bounds[customer] >= guess]
+    if sum(bounds[customer] for customer in likely) > in_period // 2:
+        return None
+    found: list[dict] = []
+    checked, size, to_read = 0, max(len(likely), limit), 0
+    while checked < len(candidates):
+        batch = candidates[checked : checked + size]
+        # Read a customer at a time from their index, the requests cost more than in one pass over the period.
+        to_read += sum(bounds[customer] for customer in batch)
+        if to_read > in_period // 2:
+            return None
+        checked += len(batch)
+        found += [
+            row
+            for row in _customer_counts(rows.filter(customer__in=batch))
+            if row["filed"] >= FREQUENT_ASKER_MIN_REQUESTS
+        ]
+        found.sort(key=lambda r: (-r["filed"], r["customer"]))
+        del found[limit:]
+        if len(found) < limit:
+            size *= 2
+            continue
+        # Ties go to the lower id, so a candidate whose bound equals the last count could still displace it.
+        left = [customer for customer in candidates[checked:] if bounds[customer] >= found[-1]["filed"]]
+        if not left:
+            break
+        if to_read + sum(bounds[customer] for customer in left) > in_period // 2:
+            return None
+        size = len(left)
+    return found
+
+
 def people(period: Period, *, reps_limit: int = 10, times: Percentiles | None = None) -> tuple[list[dict], list[dict]]:
     """The reps who granted most at once, and every approver with their decisions and decision times.
 
@@ -207,18 +324,17 @@ def people(period: Period, *, reps_limit: int = 10, times: Percentiles | None = 
     here when not given.
     """
     rows = requests_in(period).filter(GRANTED_AT_ONCE | DECIDED_BY_APPROVER)
-    counted = list(
-        rows.values(
-            person=Case(When(GRANTED_AT_ONCE, then=F("rep")), default=F("decided_by")),
-            at_once=ExpressionWrapper(GRANTED_AT_ONCE, output_field=BooleanField()),
-        ).annotate(
-            n=Count("pk"),
-            money=Sum("amount"),  # read for the reps' rows only
-            approved=Count("pk", filter=Q(status=Status.APPROVED)),
-            denied=Count("pk", filter=Q(status=Status.DENIED)),
-            on_time=Count("pk", filter=Q(breached_level__isnull=True)),
+    # The rollups have no policy: under a problem type, people are counted live.
+    if rollups.usable(period) and not period.problem_type_id:
+        counted = _summed(
+            rollups.days_of(PersonDayRollup, period)
+            .values("person", "at_once")
+            .annotate(**{name: Sum(name) for name in person_counters()})
+            .union(rows.filter(rolled_up=False).values(**person_of_work()).annotate(**person_counters()), all=True),
+            ("person", "at_once"),
         )
-    )
+    else:
+        counted = list(rows.values(**person_of_work()).annotate(**person_counters()))
     users = {
         user["pk"]: user
         for user in get_user_model()

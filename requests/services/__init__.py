@@ -12,6 +12,7 @@ actions, the API and Celery tasks call these; none repeat a rule. A refusal rais
 - ``customer_message``: the drafted message and its sending;
 - ``delegations``: out-of-office;
 - ``attachments``: adding and removing files;
+- ``rollups``: the analysis' daily counters of final requests (derived data, no audit trail);
 - ``timers``: precise SLA checks before the next sweep;
 - ``_common``: small helpers the modules share.
 """
@@ -57,6 +58,7 @@ from requests.services.filing import (
     exception_request_file_once,
     exception_request_preview,
 )
+from requests.services.rollups import requests_roll_up, requests_roll_up_batch
 from requests.services.timers import TIMER_RESOLUTION, sla_checks_schedule, sla_timer_horizon
 
 __all__ = [
@@ -100,6 +102,8 @@ __all__ = [
     "exception_request_file_once",
     "exception_request_preview",
     "exception_request_withdraw",
+    "requests_roll_up",
+    "requests_roll_up_batch",
     "sla_checks_schedule",
     "sla_timer_horizon",
 ]

@@ -31,6 +31,7 @@ TASK_NAMES = [
     "requests.tasks.sla_check",
     "requests.tasks.send_digests",
     "requests.tasks.stand_ins_started",
+    "requests.tasks.roll_up_requests",
 ]
 # Modules whose tasks moved and kept their names (issue 17: the insights' tasks into policies/insights/).
 MOVED = {"policies.tasks": "policies.insights.tasks"}

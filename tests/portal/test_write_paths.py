@@ -3,6 +3,8 @@
 The catalogue of writers (a new writer is added here first): filing, deciding, claiming, asking,
 answering, sending the customer message, withdrawing, attaching and removing evidence, an out-of-office created and ended, the SLA
 sweep's reminder, escalation and top-level alert, the review check and its resolution, and seed_demo.
+Exempt, and tested to write no history row: the analysis' catch-up (services.rollups), which adds final
+requests to derived counters and marks them ``rolled_up`` (a field the history leaves out); no fact changes.
 Each case prepares a request or a policy, runs the writer once, and the test reads every history row
 the writer added, in every model that keeps history.
 """
@@ -40,6 +42,7 @@ from requests.services import (
     exception_request_decide,
     exception_request_file,
     exception_request_withdraw,
+    requests_roll_up,
 )
 from tests.conftest import facts
 from tests.support import FILED, at
@@ -250,3 +253,16 @@ def test_seed_demo_writes_every_history_row_with_a_user_and_a_reason():
     assert [row for row in rows if row.history_user_id is None or not row.history_change_reason] == []
     created = Counter(record_of(row) for row in rows if row.history_type == "+")
     assert set(created.values()) == {1}
+
+
+def test_the_analysis_catch_up_writes_no_history_row(rep, policy, pending, manager_high):
+    _filed(World({"rep": rep, "policy": policy}.__getitem__))  # granted at once
+    exception_request_decide(
+        request_id=pending.pk, approver=manager_high, approve=False, note="No", alternative="Credit"
+    )
+    marks = last_history_ids()
+
+    assert requests_roll_up() == 2
+
+    assert rows_written_since(marks) == []
+    assert ExceptionRequest.objects.filter(rolled_up=True).count() == 2
