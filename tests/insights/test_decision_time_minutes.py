@@ -52,26 +52,6 @@ def random_duration(rng: random.Random) -> timedelta:
     return timedelta(seconds=rng.randint(0, 6 * 3600), microseconds=rng.randint(0, 999_999))
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_floored_percentile_of_counts_per_minute_is_the_floored_exact_percentile(seed):
-    rng = random.Random(seed)
-    durations = [random_duration(rng) for _ in range(rng.randint(1, 300))]
-    counts: dict[int, int] = defaultdict(int)
-    for duration in durations:
-        counts[duration // MINUTE] += 1  # timedelta // timedelta floors, exactly
-    from_counts = percentiles._nearest_ranks(counts)
-    exact = exact_nearest_rank(durations)
-    for label in SHARES:
-        assert format_duration(from_counts[label]) == format_duration(exact[label])
-        assert from_counts[label] == exact[label] // MINUTE * MINUTE
-
-
-@pytest.mark.parametrize("n", range(1, 201))
-def test_the_rank_is_ceil_p_n_for_every_size(n):
-    durations = [timedelta(minutes=i) for i in range(n)]
-    assert percentiles._nearest_ranks(dict.fromkeys(range(n), 1)) == exact_nearest_rank(durations)
-
-
 # The database's whole minutes and the page's figures ------------------------------------------------------
 
 
@@ -211,3 +191,28 @@ def test_whole_minutes_in_the_database_floor_exactly(random_requests):
     assert [m for _, _, m in found] == [(d - f) // MINUTE for f, d, _ in found]
     assert any((d - f) < timedelta(0) for f, d, _ in found)
     assert any((d - f) % MINUTE == timedelta(0) for f, d, _ in found)
+
+
+def test_the_rank_is_ceil_p_n_for_every_size_up_to_90(rep, policy, manager_high):
+    """n decisions on day n (durations 0..n-1 minutes, in random order): the median and the 90th percentile of each
+    day are the values at ranks ceil(n / 2) and ceil(0.9 n), for every n, computed by the database."""
+    template = exception_request_file(rep=rep, facts=facts(policy), now=datetime(2026, 10, 1, 9, tzinfo=UTC))
+    rng = random.Random(90)
+    made = []
+    for n in range(1, 91):
+        day = datetime(2026, 1, 1, 9, tzinfo=UTC) + timedelta(days=n)
+        for minute in rng.sample(range(n), n):
+            copy = ExceptionRequest.objects.get(pk=template.pk)
+            copy.pk = copy.reference = copy.filing_token = None
+            copy.status, copy.decided_by, copy.approval_level = Status.APPROVED, manager_high, 1
+            copy.filed_at, copy.decided_at = day, day + timedelta(minutes=minute, seconds=30)
+            made.append(copy)
+    ExceptionRequest.objects.bulk_create(made)
+    with timezone.override("UTC"):
+        for n in range(1, 91):
+            day = date(2026, 1, 1) + timedelta(days=n)
+            times = percentiles.decision_times(Period(day, day))
+            expected = {label: timedelta(minutes=ceil(share * n) - 1) for label, share in SHARES.items()}
+            assert times["policy"] == {policy.pk: expected}, n
+            assert times[None] == {None: expected}, n
+            assert times["decided_by"] == {manager_high.pk: expected}, n
