@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, F, FloatField, Func, IntegerField, Q, QuerySet
 
 from policies.insights.periods import Period, requests_in
@@ -118,11 +118,7 @@ def _ranked(counted: QuerySet, policies: QuerySet, own: int, paths: int, total: 
     reached = [
         f"MIN(CASE WHEN seen >= CAST(total AS {float_type}) * {share!r} THEN minutes END)" for share in SHARES.values()
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The planner's estimate (a group per decision) passes jit_above_cost; compiling the query then costs
-            # more than it saves (about 30 ms of 330 at a million requests). For this statement only.
-            cursor.execute("SET LOCAL jit = off")
+    with connection.cursor() as cursor:
         cursor.execute(
             f"WITH counted AS ({sql}), histogram AS ({' UNION ALL '.join(selects)}), "
             "running AS (SELECT part, k, minutes, SUM(n) OVER (PARTITION BY part, k ORDER BY minutes) AS seen, "
