@@ -7,8 +7,11 @@ minute gives exactly the figures shown, with no sort of the decisions (tests/ins
 checks it against the exact percentiles). The values are those whole minutes, timedelta(minutes=m).
 
 One query, one pass over the period's decisions (an index-only scan of request_decided_filed on PostgreSQL): counts
-per policy, approver and whole minute, summed per policy and per approver; the coarser tables (per problem type,
-overall) merge the policies' counts here. The same SQL on both engines.
+per policy, approver and whole minute, summed per minute for each table (per policy, per approver, per problem type
+through the policy table, overall); the database finds each group's ranks in its running count and returns one row
+per group. The same SQL on both engines. Unlike the other figures of the page (policies.insights.rollups), this
+pass still reads every decision of the period: counts per whole minute do not compress into daily rows at the
+density of a day's decisions per policy and approver.
 """
 
 from __future__ import annotations
