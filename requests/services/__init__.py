@@ -58,7 +58,7 @@ from requests.services.filing import (
     exception_request_file_once,
     exception_request_preview,
 )
-from requests.services.rollups import requests_roll_up, requests_roll_up_batch
+from requests.services.rollups import requests_roll_up, requests_roll_up_batch, requests_rollups_reset
 from requests.services.timers import TIMER_RESOLUTION, sla_checks_schedule, sla_timer_horizon
 
 __all__ = [
@@ -104,6 +104,7 @@ __all__ = [
     "exception_request_withdraw",
     "requests_roll_up",
     "requests_roll_up_batch",
+    "requests_rollups_reset",
     "sla_checks_schedule",
     "sla_timer_horizon",
 ]

@@ -100,6 +100,25 @@ def requests_roll_up_batch(*, batch_size: int = BATCH_SIZE) -> int:
     return len(ids)
 
 
+def requests_rollups_reset() -> int:
+    """Empty the rollups and mark every request not rolled up, in one transaction: the analysis counts everything
+    live meanwhile (its figures do not change), and the catch-up job fills the rollups again. For a change of
+    settings.TIME_ZONE, whose days the rollups are kept in. Returns how many requests were marked."""
+    tables = (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A batch running now has either committed (its requests are marked: unmarked below, its counts
+            # emptied) or not yet written its counts: it waits here, then adds them to the empty tables and marks
+            # its requests, counted once. Reads go on meanwhile. (SQLite runs one writer at a time.)
+            names = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in tables)
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
+        marked = ExceptionRequest.objects.filter(rolled_up=True).update(rolled_up=False)
+        for model in tables:
+            model.objects.all().delete()
+    return marked
+
+
 def _add_into(model: type[models.Model], keys: list[str], rows: Iterable[dict]) -> None:
     """Add counted rows to a rollup table: insert the rows whose keys are new, add to the others.
 

@@ -7,6 +7,7 @@ escalation trails, filed around local midnights and across the end of British su
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import zoneinfo
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -323,3 +325,26 @@ def test_the_most_frequent_askers_found_from_the_bounds_are_the_live_ones(
         (r["customer_id"], r["filed"], r["granted"]) for r in live
     ]
     assert len(queries) <= 4
+
+
+def test_rebuilding_the_rollups_keeps_every_figure(random_data, settings):
+    """rollups_rebuild (for a change of TIME_ZONE): emptied and every request unmarked in one go, the figures
+    counted live meanwhile, then counted again into the days of the new time zone."""
+    requests_roll_up()
+    period = PERIODS[0]
+    before = (figures.overview(period), figures.people(period), figures.frequent_customers(period))
+    out = io.StringIO()
+    call_command("rollups_rebuild", "--reset-only", stdout=out)
+    assert "requests to count again" in out.getvalue()
+    assert not ExceptionRequest.objects.filter(rolled_up=True).exists()
+    assert not any(m.objects.exists() for m in (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup))
+    assert (figures.overview(period), figures.people(period), figures.frequent_customers(period)) == before
+
+    settings.TIME_ZONE = "America/New_York"  # the portal moved: its days are New York's now
+    call_command("rollups_rebuild", stdout=io.StringIO())
+    final = ExceptionRequest.objects.filter(status__in=["granted", "approved", "denied", "withdrawn"])
+    assert final.filter(rolled_up=False).count() == 0
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        assert rollups.usable(period)
+        assert_same_figures(period)
+        assert_same_figures(Period(date(2026, 11, 3), date(2026, 12, 2)))
