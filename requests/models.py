@@ -498,5 +498,29 @@ class CustomerRollup(models.Model):
         return f"customer #{self.customer_id}: {self.filed}"
 
 
+class DecisionMinutesMonthRollup(models.Model):
+    """How many of the approvers' decisions on the requests filed in one local month (settings.TIME_ZONE; ``month``
+    is its first day) under one policy, by one approver, took each whole number of minutes: the decision-time
+    percentiles of the months a period holds whole, without reading their decisions. A day's decisions per
+    policy and approver are too few to compress, so months; a period's days outside its whole months are
+    counted live. Rows of a null approver may repeat (NULLs never conflict): they are summed, as every row."""
+
+    month = models.DateField()
+    policy = models.ForeignKey("policies.Policy", on_delete=models.CASCADE, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+")
+    minutes = models.BigIntegerField()
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "policy", "decided_by", "minutes"], name="decision_minutes_rollup_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} policy #{self.policy_id}, user #{self.decided_by_id}: {self.n} x {self.minutes} min"
+
+
 # The REST API's and the webhooks' models live in their own module (keeps this one about requests).
 from requests.api_models import ApiToken, IdempotencyKey, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -17,44 +17,28 @@ density of a day's decisions per policy and approver.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, FloatField, Func, IntegerField, Q, QuerySet
+from django.db.models import Count, F, FloatField, IntegerField, Q, QuerySet, Sum
 
-from policies.insights.periods import Period, requests_in
+from policies.insights import rollups
+from policies.insights.periods import Period, day_start, requests_in
 from policies.models import Policy
-from requests.models import ExceptionRequest, Status
+from requests.models import DecisionMinutesMonthRollup, ExceptionRequest, Status
+from requests.selectors import WholeMinutes
 
 DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
+
+__all__ = ["DECIDED_BY_APPROVER", "Percentiles", "WholeMinutes", "decision_time_percentiles", "decision_times"]
 
 Percentiles = dict[str | None, dict[object, dict[str, timedelta]]]
 SHARES = {"median": 0.5, "p90": 0.9}
 
 
-class WholeMinutes(Func):
-    """A duration in whole minutes, floored (so 59 s is 0 and -30 s is -1, as format_duration reads them), computed
-    exactly from the database's own duration: whole microseconds on SQLite (Django's django_timestamp_diff), an
-    interval on PostgreSQL. A duration just under a minute boundary stays under it (tests: ±1 µs around them)."""
-
-    output_field = IntegerField()
-
-    # Whole microseconds (SQLite): integer division truncates towards zero, so shift every duration a datetime
-    # can hold (under 3.2e17 µs either way) above zero first, and the division floors. The duration (a Python
-    # function on SQLite) appears once.
-    template = "((%(expressions)s + 600000000000000000) / 60000000 - 10000000000)"
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        # date_part() is a double: the interval's whole microseconds / 1e6, correctly rounded. Floored after / 60 it
-        # is exact while a minute boundary stays farther from its neighbours (1 µs / 60) than a double's spacing
-        # there (m * 2.2e-16): durations under 10 million minutes (19 years) either way. EXTRACT() is numeric since
-        # PostgreSQL 14, also exact, but its arithmetic made the pass over a year of decisions half as slow again.
-        return self.as_sql(
-            compiler, connection, template="FLOOR(DATE_PART('epoch', %(expressions)s) / 60)::bigint", **extra_context
-        )
-
-
-def decision_time_percentiles(rows: QuerySet[ExceptionRequest], groupings: Sequence[str | None]) -> Percentiles:
+def decision_time_percentiles(
+    rows: QuerySet[ExceptionRequest], groupings: Sequence[str | None], *, rolled: QuerySet | None = None
+) -> Percentiles:
     """Median and 90th percentile of time to an approver's decision, by nearest rank (the value at
     rank ceil(p * n)), for each grouping: {grouping: {group key: {"median": ..., "p90": ...}}}, each value
     the whole minutes it is shown as (timedelta(minutes=m)).
@@ -79,6 +63,8 @@ def decision_time_percentiles(rows: QuerySet[ExceptionRequest], groupings: Seque
         )
         .annotate(n=Count("*"))  # not the id: the index the decisions are read from has every column but that one
     )
+    if rolled is not None:  # counts per policy, approver and minute already counted (decision_times())
+        counted = counted.union(rolled, all=True)
     policies = Policy.objects.order_by().values(
         group_0=F("pk"), **{f"path_{i}": F(g.removeprefix("policy__")) for i, g in enumerate(through_policy)}
     )
@@ -134,5 +120,33 @@ def _ranked(counted: QuerySet, policies: QuerySet, own: int, paths: int, total: 
 
 def decision_times(period: Period) -> Percentiles:
     """The decision-time percentiles of every table of the page (per policy, per problem type, per
-    approver, overall), from one query over the period's decisions."""
-    return decision_time_percentiles(requests_in(period), ["policy", "policy__problem_type", "decided_by", None])
+    approver, overall), from one query over the period's decisions.
+
+    The local months the period holds whole (settings.TIME_ZONE's, when they are the reader's too) come
+    from their rolled-up counts per whole minute (DecisionMinutesMonthRollup); the days around them, and
+    whatever is not rolled up yet, are counted live; a request is in exactly one of the two."""
+    groupings = ["policy", "policy__problem_type", "decided_by", None]
+    months = _whole_months(period)
+    if not months or not rollups.usable(period, cuts=[months[0], _next_month(months[-1])]):
+        return decision_time_percentiles(requests_in(period), groupings)
+    first_at, after_at = day_start(months[0]), day_start(_next_month(months[-1]))
+    rolled = DecisionMinutesMonthRollup.objects.filter(month__in=months).order_by()
+    if period.problem_type_id:
+        rolled = rolled.filter(policy__problem_type_id=period.problem_type_id)
+    rolled = rolled.values(group_0=F("policy"), group_1=F("decided_by"), minutes_=F("minutes")).annotate(n=Sum("n"))
+    live = requests_in(period).filter(Q(rolled_up=False) | Q(filed_at__lt=first_at) | Q(filed_at__gte=after_at))
+    return decision_time_percentiles(live, groupings, rolled=rolled)
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _whole_months(period: Period) -> list[date]:
+    """The first days of the months from the period's first to its last day, both included."""
+    month = period.start if period.start.day == 1 else _next_month(period.start)
+    months = []
+    while _next_month(month) - timedelta(days=1) <= period.end:
+        months.append(month)
+        month = _next_month(month)
+    return months

@@ -8,8 +8,9 @@ the analysis never counts it. Each batch, in one transaction:
    PostgreSQL, so that two workers never take the same request; SQLite's IMMEDIATE transactions
    serialise the writers);
 2. adds their counts to the rows of their local day (settings.TIME_ZONE) and policy, their breaches
-   to the day, policy and level, their people's work to the day and person, and their customers'
-   lifetime counts, by ``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n``;
+   to the day, policy and level, their people's work to the day and person, their customers'
+   lifetime counts, and their decision times in whole minutes to the local month, policy and approver,
+   by ``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n``;
 3. marks them ``rolled_up``.
 
 A crash anywhere rolls back both sides, so a request is counted exactly once: the analysis reads the
@@ -25,10 +26,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Count, F
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncMonth
 
 from requests.models import (
     CustomerRollup,
+    DecisionMinutesMonthRollup,
     Escalation,
     EscalationDayRollup,
     ExceptionRequest,
@@ -39,6 +41,7 @@ from requests.models import (
 from requests.selectors import (
     DECIDED_BY_APPROVER,
     GRANTED_AT_ONCE,
+    WholeMinutes,
     person_counters,
     person_of_work,
     request_counters,
@@ -94,6 +97,18 @@ def requests_roll_up_batch(*, batch_size: int = BATCH_SIZE) -> int:
             .annotate(**person_counters()),
         )
         _add_into(CustomerRollup, ["customer"], counted.values("customer").annotate(filed=Count("pk")))
+        _add_into(
+            DecisionMinutesMonthRollup,
+            ["month", "policy", "decided_by", "minutes"],
+            counted.filter(DECIDED_BY_APPROVER, decided_at__isnull=False)
+            .values(
+                "policy",
+                "decided_by",
+                month=TruncMonth("filed_at", tzinfo=day.tzinfo, output_field=models.DateField()),
+                minutes=WholeMinutes(F("decided_at") - F("filed_at")),
+            )
+            .annotate(n=Count("*")),
+        )
         # Not a change to the request: bookkeeping of derived tables. queryset.update() adds no history row
         # (simple-history sees save() only), and the field is left out of the history (models.py).
         ExceptionRequest.objects.filter(pk__in=ids).update(rolled_up=True)
@@ -104,7 +119,7 @@ def requests_rollups_reset() -> int:
     """Empty the rollups and mark every request not rolled up, in one transaction: the analysis counts everything
     live meanwhile (its figures do not change), and the catch-up job fills the rollups again. For a change of
     settings.TIME_ZONE, whose days the rollups are kept in. Returns how many requests were marked."""
-    tables = (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup)
+    tables = (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup, DecisionMinutesMonthRollup)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A batch running now has either committed (its requests are marked: unmarked below, its counts

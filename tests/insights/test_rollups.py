@@ -20,13 +20,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from policies.insights import figures, rollups
+from policies.insights import figures, percentiles, rollups
 from policies.insights.periods import Period, requests_in
 from policies.models import ProblemType
 from requests.models import (
     Cause,
     Customer,
     CustomerRollup,
+    DecisionMinutesMonthRollup,
     Escalation,
     EscalationDayRollup,
     ExceptionRequest,
@@ -55,7 +56,7 @@ DAYS = 70
 
 
 def page_figures(period: Period) -> dict:
-    """Every count of the page and of its CSV exports (the percentiles come from their own module)."""
+    """Every count of the page and of its CSV exports, and the decision-time percentiles of every table."""
     return {
         "overview": figures.overview(period),
         "trend": figures.weekly_trend(period),
@@ -63,6 +64,7 @@ def page_figures(period: Period) -> dict:
         "customers_3": figures.frequent_customers(period, limit=3),
         "customers_all": figures.frequent_customers(period, limit=1000),
         "people": figures.people(period, reps_limit=1000),
+        "decision_times": percentiles.decision_times(period),
     }
 
 
@@ -176,6 +178,7 @@ def test_figures_from_the_rollups_equal_the_live_figures(random_data, manager_hi
     assert requests_roll_up(batch_size=37) > 0  # several batches
     assert RequestDayRollup.objects.exists() and EscalationDayRollup.objects.exists()
     assert PersonDayRollup.objects.exists() and CustomerRollup.objects.exists()
+    assert DecisionMinutesMonthRollup.objects.filter(month=date(2026, 11, 1)).exists()
     assert not ExceptionRequest.objects.filter(rolled_up=True, status__in=["pending", "escalated"]).exists()
     decided_late = _decide_some_open(rng, [manager_high, director])
     assert decided_late and not ExceptionRequest.objects.filter(pk__in=decided_late, rolled_up=True).exists()
@@ -203,6 +206,14 @@ def test_the_rollups_are_read_when_the_reader_keeps_the_portals_days(random_data
         with timezone.override(zoneinfo.ZoneInfo(zone)), CaptureQueriesContext(connection) as queries:
             figures.overview(Period(date(2026, 11, 2), date(2026, 11, 29)))
         assert any("rollup" in query["sql"] for query in queries) is used, zone
+    # The decision times: November (whole in the period) from its rollup, the days around it live.
+    for zone, used in [("Europe/London", True), ("America/New_York", False)]:
+        with timezone.override(zoneinfo.ZoneInfo(zone)), CaptureQueriesContext(connection) as queries:
+            percentiles.decision_times(Period(date(2026, 10, 20), date(2026, 12, 3)))
+        assert any("decisionminutesmonthrollup" in query["sql"] for query in queries) is used, zone
+    with CaptureQueriesContext(connection) as queries:  # no whole month: all live
+        percentiles.decision_times(Period(date(2026, 11, 2), date(2026, 11, 29)))
+    assert not any("decisionminutesmonthrollup" in query["sql"] for query in queries)
     # In summer Africa/Abidjan's midnight is an hour after London's: counted live.
     with timezone.override(zoneinfo.ZoneInfo("Africa/Abidjan")):
         assert not rollups.usable(Period(date(2026, 10, 12), date(2026, 11, 29)))
@@ -337,7 +348,8 @@ def test_rebuilding_the_rollups_keeps_every_figure(random_data, settings):
     call_command("rollups_rebuild", "--reset-only", stdout=out)
     assert "requests to count again" in out.getvalue()
     assert not ExceptionRequest.objects.filter(rolled_up=True).exists()
-    assert not any(m.objects.exists() for m in (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup))
+    rollup_tables = (RequestDayRollup, EscalationDayRollup, PersonDayRollup, CustomerRollup, DecisionMinutesMonthRollup)
+    assert not any(m.objects.exists() for m in rollup_tables)
     assert (figures.overview(period), figures.people(period), figures.frequent_customers(period)) == before
 
     settings.TIME_ZONE = "America/New_York"  # the portal moved: its days are New York's now
