@@ -6,12 +6,13 @@ to whole minutes is the floored nearest-rank percentile of the exact times: coun
 minute gives exactly the figures shown, with no sort of the decisions (tests/insights/test_decision_time_minutes.py
 checks it against the exact percentiles). The values are those whole minutes, timedelta(minutes=m).
 
-One query, one pass over the period's decisions (an index-only scan of request_decided_filed on PostgreSQL): counts
-per policy, approver and whole minute, summed per minute for each table (per policy, per approver, per problem type
-through the policy table, overall); the database finds each group's ranks in its running count and returns one row
-per group. The same SQL on both engines. Unlike the other figures of the page (policies.insights.rollups), this
-pass still reads every decision of the period: counts per whole minute do not compress into daily rows at the
-density of a day's decisions per policy and approver.
+One query: counts per policy, approver and whole minute, summed per minute for each table (per policy, per
+approver, per problem type through the policy table, overall); the database finds each group's ranks in its
+running count and returns one row per group. The counts of the local months a period holds whole come from
+their rollup (DecisionMinutesMonthRollup, kept by requests.services.rollups: a day's decisions per policy and
+approver are too few to compress, a month's are not); the days around them and whatever is not rolled up yet
+are counted from the decisions (an index-only scan of request_decided_filed on PostgreSQL). The same SQL on
+both engines.
 """
 
 from __future__ import annotations
