@@ -166,6 +166,4 @@ def rep_has_tier2_right(*, user: AbstractBaseUser, policy: Policy) -> bool:
     """The right is held directly or through one of the user's groups (known already for a policy read
     with ``policy_with_rules``)."""
     holders = getattr(policy, "tier2_rep_ids", None)
-    if holders is not None:
-        return user.pk in holders
-    return RepRight.objects.filter(Q(user=user) | Q(group__in=user.groups.all()), policy=policy).exists()
+    return user.pk in (holders if holders is not None else _tier2_rep_ids(policy))

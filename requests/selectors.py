@@ -6,13 +6,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Aggregate,
     BooleanField,
     Case,
     Count,
+    DateField,
     Exists,
     ExpressionWrapper,
     F,
@@ -25,7 +28,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -340,6 +343,17 @@ class WholeMinutes(Func):
         return self.as_sql(
             compiler, connection, template="FLOOR(DATE_PART('epoch', %(expressions)s) / 60)::bigint", **extra_context
         )
+
+
+def rollup_day(field: str) -> TruncDate:
+    """The local day (settings.TIME_ZONE) of a moment: the day the analysis' rollups count it under
+    (services.rollups), and the day the analysis reads its live part by (policies.insights)."""
+    return TruncDate(field, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def rollup_month(field: str) -> TruncMonth:
+    """The first day of the local month (settings.TIME_ZONE) of a moment, as rollup_day."""
+    return TruncMonth(field, tzinfo=ZoneInfo(settings.TIME_ZONE), output_field=DateField())
 
 
 def request_counters() -> dict[str, Aggregate | Coalesce]:

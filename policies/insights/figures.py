@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 
 from policies.insights import rollups
-from policies.insights.percentiles import DECIDED_BY_APPROVER, Percentiles, decision_time_percentiles
+from policies.insights.percentiles import Percentiles, decision_time_percentiles
 from policies.insights.periods import Period, day_start, requests_in
 from policies.models import Policy, ProblemType
 from requests.models import (
@@ -28,12 +28,14 @@ from requests.models import (
     Status,
 )
 from requests.selectors import (
+    DECIDED_BY_APPROVER,
     FREQUENT_ASKER_MIN_REQUESTS,
     GRANTED,
     GRANTED_AT_ONCE,
     person_counters,
     person_of_work,
     request_counters,
+    rollup_day,
 )
 
 STILL_OPEN = Q(status__in=[Status.PENDING, Status.ESCALATED, Status.WAITING_FOR_REP])
@@ -186,7 +188,7 @@ def weekly_trend(period: Period) -> tuple[list[date], list[dict]]:
             .annotate(n=Sum("filed"))
             .union(
                 rows.filter(rolled_up=False)
-                .values(day=rollups.local_day("filed_at"), problem_type=F("policy__problem_type"))
+                .values(day=rollup_day("filed_at"), problem_type=F("policy__problem_type"))
                 .annotate(n=Count("pk")),
                 all=True,
             )

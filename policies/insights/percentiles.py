@@ -21,17 +21,15 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, FloatField, IntegerField, Q, QuerySet, Sum
+from django.db.models import Count, F, FloatField, IntegerField, QuerySet, Sum
 
 from policies.insights import rollups
 from policies.insights.periods import Period, day_start, requests_in
 from policies.models import Policy
-from requests.models import DecisionMinutesMonthRollup, ExceptionRequest, Status
-from requests.selectors import WholeMinutes
+from requests.models import DecisionMinutesMonthRollup, ExceptionRequest
+from requests.selectors import DECIDED_BY_APPROVER, WholeMinutes
 
-DECIDED_BY_APPROVER = Q(status__in=[Status.APPROVED, Status.DENIED])
-
-__all__ = ["DECIDED_BY_APPROVER", "Percentiles", "WholeMinutes", "decision_time_percentiles", "decision_times"]
+__all__ = ["Percentiles", "WholeMinutes", "decision_time_percentiles", "decision_times"]
 
 Percentiles = dict[str | None, dict[object, dict[str, timedelta]]]
 SHARES = {"median": 0.5, "p90": 0.9}

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from policies.insights.periods import Period, day_start
@@ -51,11 +50,6 @@ def usable(period: Period, *, cuts: Iterable[date] = ()) -> bool:
         day_start(day) == timezone.make_aware(datetime.combine(day, time.min), portal)
         for day in {period.start, period.end + timedelta(days=1), *cuts}
     )
-
-
-def local_day(field: str) -> TruncDate:
-    """The local day (settings.TIME_ZONE) of a moment, as the rollups bucket it."""
-    return TruncDate(field, tzinfo=ZoneInfo(settings.TIME_ZONE))
 
 
 def days_of(model: type[Model], period: Period) -> QuerySet:

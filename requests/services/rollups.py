@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Count, F
-from django.db.models.functions import TruncDate, TruncMonth
 
 from requests.models import (
     CustomerRollup,
@@ -45,6 +42,8 @@ from requests.selectors import (
     person_counters,
     person_of_work,
     request_counters,
+    rollup_day,
+    rollup_month,
 )
 
 # Final: what the rollups may hold (withdrawn ones are only marked).
@@ -79,13 +78,13 @@ def requests_roll_up_batch(*, batch_size: int = BATCH_SIZE) -> int:
         if not ids:
             return 0
         counted = ExceptionRequest.objects.filter(pk__in=ids).exclude(status=Status.WITHDRAWN).order_by()
-        day = TruncDate("filed_at", tzinfo=ZoneInfo(settings.TIME_ZONE))
+        day = rollup_day("filed_at")
         _add_into(RequestDayRollup, ["day", "policy"], counted.values("policy", day=day).annotate(**request_counters()))
         _add_into(
             EscalationDayRollup,
             ["day", "policy", "from_level"],
             Escalation.objects.filter(request__in=counted)
-            .values("from_level", policy=F("request__policy"), day=TruncDate("request__filed_at", tzinfo=day.tzinfo))
+            .values("from_level", policy=F("request__policy"), day=rollup_day("request__filed_at"))
             .annotate(n=Count("pk"))
             .order_by(),
         )
@@ -104,7 +103,7 @@ def requests_roll_up_batch(*, batch_size: int = BATCH_SIZE) -> int:
             .values(
                 "policy",
                 "decided_by",
-                month=TruncMonth("filed_at", tzinfo=day.tzinfo, output_field=models.DateField()),
+                month=rollup_month("filed_at"),
                 minutes=WholeMinutes(F("decided_at") - F("filed_at")),
             )
             .annotate(n=Count("*")),
