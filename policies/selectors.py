@@ -4,14 +4,19 @@ requests.selectors, beside the clock)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from exceptions_portal import roles
 from policies.models import ApproverLevel, Policy, RepRight, RulesVersion
 from policies.routing import ApproverSpec, ControlSpec, PolicySpec, TierSpec
+
+T = TypeVar("T")
 
 
 def policies_with_rules() -> QuerySet[Policy]:
@@ -68,10 +73,21 @@ def rules_stamp() -> str | None:
     memo = _request_stamp
     if memo.active and memo.stamp is not None:
         return memo.stamp
-    stamp = RulesVersion.objects.filter(pk=1).values_list("stamp", flat=True).first()
+    stamp = _read_stamp()
     if memo.active:
         memo.stamp = stamp
     return stamp
+
+
+def _read_stamp() -> str | None:
+    # Every request reads it: one plain statement, without building a queryset each time.
+    with connection.cursor() as cursor:
+        cursor.execute(_STAMP_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_STAMP_SQL = f"SELECT stamp FROM {RulesVersion._meta.db_table} WHERE id = 1"
 
 
 def request_started(**kwargs) -> None:
@@ -85,6 +101,28 @@ def request_finished(**kwargs) -> None:
 def forget_request_stamp() -> None:
     """The rules changed: the request reads their version again (a change it made, or one it rolled back)."""
     _request_stamp.stamp = None
+
+
+# What this process read under a rules version, by key (kept_per_rules_version).
+_KEPT: dict[Hashable, tuple[str, Any]] = {}
+# A bound on what a process keeps: past it, it starts over (each entry is read again once).
+MAX_KEPT = 10_000
+
+
+def kept_per_rules_version(key: Hashable, read: Callable[[], T]) -> T:
+    """``read()``, kept per process under the rules version (``RulesVersion``, read first, ``rules_stamp``):
+    read again only after something that renews the version (policies.signals, and the models the apps add
+    there). For data every filing reads and that changes rarely; the caller must not change what it gets."""
+    stamp = rules_stamp()
+    cached = _KEPT.get(key)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    value = read()
+    if stamp is not None:
+        if len(_KEPT) >= MAX_KEPT:
+            _KEPT.clear()
+        _KEPT[key] = (stamp, value)
+    return value
 
 
 # This process's policies with their rules, each under the rules version it was read at.

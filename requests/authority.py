@@ -36,6 +36,7 @@ from exceptions_portal import formatting, roles
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel
 from policies.routing import money, within_authority
+from policies.selectors import kept_per_rules_version
 from requests.models import Delegation
 
 
@@ -225,13 +226,21 @@ def delegations_in_force(*, delegate: AbstractBaseUser, today: date | None = Non
 def stand_ins_of(*, rep_ids: Iterable[int], today: date | None = None) -> dict[int, frozenset[int]]:
     """Whoever stands in for each of ``rep_ids`` today (an out-of-office in force, by the portal's dates),
     whatever the absent person's role: segregation of duties bars them from deciding what that person
-    filed, so routing and escalation do not count them as who may approve it. One query."""
+    filed, so routing and escalation do not count them as who may approve it. One query for every
+    out-of-office in force that day, then none while they are unchanged (kept per rules version)."""
     today = today or portal_today()
-    found: dict[int, set[int]] = {rep_id: set() for rep_id in rep_ids}
-    rows = Delegation.objects.filter(approver_id__in=list(found), starts_on__lte=today, ends_on__gte=today)
+    in_force = kept_per_rules_version(("stand-ins", today), lambda: _stand_ins_on(today))
+    return {rep_id: in_force.get(rep_id, frozenset()) for rep_id in rep_ids}
+
+
+def _stand_ins_on(today: date) -> dict[int, frozenset[int]]:
+    """Every out-of-office in force on ``today``: absent person -> their stand-ins. Kept per process under the
+    rules version, which any out-of-office created, changed or ended renews (requests.apps), and by date."""
+    found: dict[int, set[int]] = {}
+    rows = Delegation.objects.filter(starts_on__lte=today, ends_on__gte=today)
     for absent_id, delegate_id in rows.values_list("approver_id", "delegate_id"):
-        found[absent_id].add(delegate_id)
-    return {rep_id: frozenset(delegates) for rep_id, delegates in found.items()}
+        found.setdefault(absent_id, set()).add(delegate_id)
+    return {absent_id: frozenset(delegates) for absent_id, delegates in found.items()}
 
 
 def effective_absent_approvers(*, delegate: AbstractBaseUser, today: date | None = None) -> list[AbstractBaseUser]:

@@ -35,7 +35,7 @@ from exceptions_portal.celery import enqueue_on_commit
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
-from policies.selectors import deciders_at, policy_with_rules
+from policies.selectors import deciders_at, kept_per_rules_version, policy_with_rules
 from requests import decision_links
 from requests.authority import Authority, decision_authority, portal_today, stand_ins_of
 from requests.models import (
@@ -80,16 +80,24 @@ def chunked(ids: list[int], size: int = EMAIL_CHUNK) -> list[list[int]]:
 
 def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser]:
     """Everyone who may decide at this level of this policy: directly, through a group, or standing in
-    for one of those today. Each person once. One query while the policy's rules are unchanged: who holds
-    the level comes from the policy read with its rules (policy_with_rules, kept per rules version, which
-    any change to a user, a group or a membership renews); the stand-ins are read live, by today's date, and
-    whether each person asked for digests (``wants_digest``, which ``_write`` uses) with them."""
+    for one of those today. Each person once, with whether they asked for digests (``wants_digest``, which
+    ``_rows`` uses). Callers must not change the people returned.
+
+    Kept per process under the rules version and by date: who holds the level comes from the policy read
+    with its rules (policy_with_rules), and the version is renewed by any change to a user, a group, a
+    membership (policies.signals), an out-of-office or a notification preference (requests.apps). One
+    query after such a change, none until the next."""
+    today = today or portal_today()
+    found = kept_per_rules_version(("deciders", policy_id, level, today), lambda: _deciders(policy_id, level, today))
+    return list(found)
+
+
+def _deciders(policy_id: int, level: int, today: date) -> tuple[AbstractBaseUser, ...]:
     User = get_user_model()
     policy = policy_with_rules(policy_id)
     holders = sorted(deciders_at(policy, level)) if policy is not None else []
     if not holders:
-        return []
-    today = today or portal_today()
+        return ()
     # Approvers only (exceptions_portal/roles.py, counted by deciders_at): rows left behind by someone
     # deactivated or moved out of the approver role tell nobody, as routing counts nobody there.
     standing_in = Delegation.objects.filter(approver_id__in=holders, starts_on__lte=today, ends_on__gte=today)
@@ -99,7 +107,7 @@ def deciders(*, policy_id: int, level: int, today=None) -> list[AbstractBaseUser
     found = {user.pk: user for user in users}
     # The holders first, then their stand-ins, each in key order.
     stand_ins = sorted(set(found) - set(holders))
-    return [found[pk] for pk in [*holders, *stand_ins] if pk in found]
+    return tuple(found[pk] for pk in [*holders, *stand_ins] if pk in found)
 
 
 def each_once(users: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
@@ -149,19 +157,39 @@ def _write(
     text: str,
     level: int | None = None,
 ) -> list[Notification]:
+    return notifications_save(_rows(users, request=request, kind=kind, text=text, level=level))
+
+
+def _rows(
+    users: Iterable[AbstractBaseUser],
+    *,
+    request: ExceptionRequest | None,
+    kind: str,
+    text: str,
+    level: int | None = None,
+) -> list[Notification]:
+    """One notification per person, held for the digest when they asked for digests; not saved."""
     users = list(users)
     if all(hasattr(user, "wants_digest") for user in users):  # read with them (deciders)
         held = {user.pk for user in users if user.wants_digest}
     else:
         held = digest_user_ids(user.pk for user in users)
-    rows = Notification.objects.bulk_create(
-        [
-            Notification(user=user, request=request, kind=kind, text=text[:500], level=level, in_digest=user.pk in held)
-            for user in users
-        ]
-    )
-    queue_emails([row.pk for row in rows if not row.in_digest])
+    return [
+        Notification(user=user, request=request, kind=kind, text=text[:500], level=level, in_digest=user.pk in held)
+        for user in users
+    ]
+
+
+def notifications_save(rows: list[Notification]) -> list[Notification]:
+    """Save ``rows`` (``_rows``) and email those not held for a digest once the transaction commits."""
+    rows = Notification.objects.bulk_create(rows)
+    queue_emails(emailed_now(rows))
     return rows
+
+
+def emailed_now(rows: list[Notification]) -> list[int]:
+    """Of these saved notifications, those emailed as they happen (not held for a digest)."""
+    return [row.pk for row in rows if not row.in_digest]
 
 
 def queue_emails(notification_ids: list[int]) -> None:
@@ -172,9 +200,14 @@ def queue_emails(notification_ids: list[int]) -> None:
 
 def request_filed(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | None = None) -> list[Notification]:
     """A request filed pending waits at its level: everyone who may decide it there is told once (not its rep)."""
+    return notifications_save(arrivals(request, rep_stand_ins=rep_stand_ins))
+
+
+def arrivals(request: ExceptionRequest, *, rep_stand_ins: frozenset[int] | None = None) -> list[Notification]:
+    """What ``request_filed`` saves, not saved (filing may write them with the request, in one statement)."""
     recipients = deciders_of(request, rep_stand_ins=rep_stand_ins)
     text = f"{request.reference} waits for your decision (just filed): {request.policy.name}, {money(request.amount)}."
-    return _write(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
+    return _rows(recipients, request=request, kind=Notification.Kind.ARRIVED, text=text, level=request.approval_level)
 
 
 def stand_in_started(delegation: Delegation, *, today: date | None = None) -> int:

@@ -39,6 +39,7 @@ from exceptions_portal import roles
 from exceptions_portal.celery import enqueue_on_commit as celery_enqueue_on_commit
 from exceptions_portal.celery import task_named
 from policies.models import Policy
+from policies.selectors import kept_per_rules_version
 from requests import notifications
 from requests.api_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookFormat
 from requests.models import ExceptionRequest, Status, tier_label
@@ -198,6 +199,15 @@ def _new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
+def endpoints_active() -> bool:
+    """Whether any endpoint is active: kept per process under the rules version, which any endpoint saved or
+    deleted renews (requests.apps). Disabling one after failures does not (an UPDATE): until the next renewal
+    this says True and ``_subscribed`` finds nobody, which records nothing all the same."""
+    return kept_per_rules_version(
+        "webhook-endpoints-active", lambda: WebhookEndpoint.objects.filter(active=True).exists()
+    )
+
+
 def emit(events: str | Iterable[str], request: ExceptionRequest | None = None, *, policy: Policy | None = None) -> int:
     """Record the deliveries of ``events`` about one request (or one policy) and send them after commit.
 
@@ -205,7 +215,7 @@ def emit(events: str | Iterable[str], request: ExceptionRequest | None = None, *
     """
     events = (events,) if isinstance(events, str) else tuple(events)
     if request is not None:
-        if not WebhookEndpoint.objects.filter(active=True).exists():  # one look for all the events
+        if not endpoints_active():  # one look for all the events
             return 0
         return sum(emit_many(event, [request.pk]) for event in events)
     assert policy is not None, "an event is about a request or a policy"
@@ -225,7 +235,7 @@ def emit(events: str | Iterable[str], request: ExceptionRequest | None = None, *
 
 def emit_many(event: str, request_ids: list[int]) -> int:
     """The deliveries of one event about many requests (the SLA sweep's escalated or alerted rows)."""
-    if not request_ids or not WebhookEndpoint.objects.filter(active=True).exists():
+    if not request_ids or not endpoints_active():
         return 0
     now = timezone.now()
     deliveries = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,11 +13,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from exceptions_portal.bulk import InsertChain
+from policies.models import Policy
 from policies.routing import Outcome, RoutingDecision
 from policies.selectors import policies_with_rules, policy_with_rules
 from requests import notifications, sla, webhooks
 from requests.authority import stand_ins_of
-from requests.models import Customer, ExceptionRequest, Status
+from requests.models import Customer, ExceptionRequest, Notification, Status
 from requests.references import customer_ref_key, customer_ref_problem, names_differ
 from requests.selectors import calendar_spec, customer_for_reference, routing_decision_for
 from requests.services._common import check_review_on_commit, check_sla_on_time, policy_version
@@ -66,6 +69,17 @@ def customer_get_or_create(*, external_ref: str, name: str, created_by: Abstract
     return _customer_get_or_create(external_ref=external_ref, name=name, created_by=created_by)[0]
 
 
+NEW_CUSTOMER_REASON = "New customer, named when a request was filed"
+
+
+def _new_customer(*, external_ref: str, name: str) -> Customer:
+    """A customer to insert for a reference nobody has (``external_ref`` stripped and checked); not saved.
+    Refused when they have no name."""
+    if not name.strip():
+        raise CustomerRefused(f"Customer {external_ref} is new: give their name so that we can create them.")
+    return Customer(external_ref=external_ref, ref_key=customer_ref_key(external_ref), name=name.strip())
+
+
 def _customer_get_or_create(
     *, external_ref: str, name: str, created_by: AbstractBaseUser | None, known_absent: bool = False
 ) -> tuple[Customer, bool]:
@@ -80,14 +94,12 @@ def _customer_get_or_create(
     customer = None if known_absent else Customer.objects.filter(ref_key=key).first()
     created = False
     if customer is None:
-        if not name.strip():
-            raise CustomerRefused(f"Customer {external_ref} is new: give their name so that we can create them.")
         try:
             # A savepoint: the loser of a race (unique ref_key) rolls back only this insert, not the filing.
             with transaction.atomic():
-                customer = Customer(external_ref=external_ref, ref_key=key, name=name.strip())
+                customer = _new_customer(external_ref=external_ref, name=name)
                 customer._history_user = created_by
-                customer._change_reason = "New customer, named when a request was filed"
+                customer._change_reason = NEW_CUSTOMER_REASON
                 customer.save(force_insert=True)
             created = True
         except IntegrityError:
@@ -150,17 +162,21 @@ def exception_request_file(
     """File a request: validate, route and save in one transaction.
 
     ``customer_known_absent``: the caller (the filing form's validation) looked the customer's reference up
-    and found nobody; the customer is then inserted without a second look (still race-free).
+    and found nobody; the customer is then inserted without a second look (still race-free), and on PostgreSQL
+    the customer, the request and their history rows in one statement (``_file_for_new_customer``).
 
     Preconditions: ``facts`` passed form validation (bounds, choices). Raises
     ``FilingRefused`` with the routing's reasons when the policy is inactive, a
     control would be waived, or nobody could decide it; nothing is saved then.
     """
     now = now or timezone.now()
+    if customer_known_absent and connection.vendor == "postgresql":
+        filed = _file_for_new_customer(rep=rep, facts=facts, now=now, filing_token=filing_token)
+        if filed is not None:
+            return filed
+        customer_known_absent = False  # someone created the customer since the form looked: file as for theirs
     with transaction.atomic():
-        policy = policy_with_rules(facts.policy_id)
-        if policy is None:
-            raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
+        policy = _policy(facts)
         customer, created = _customer_get_or_create(
             external_ref=facts.customer_ref,
             name=facts.customer_name,
@@ -182,63 +198,172 @@ def exception_request_file(
         if decision.outcome is Outcome.REFUSED:
             transaction.set_rollback(True)
             raise FilingRefused(decision.reasons)
-
-        # The reference comes from the primary key, so it is unique under concurrent filing without a
-        # counter table; taking the key first puts it in the INSERT and its creation history row alike.
-        request_id = _next_request_id()
-        request = ExceptionRequest(
-            pk=request_id,
-            reference=f"EX-{now.year}-{request_id:06d}",
-            customer=customer,
-            policy=policy,
+        request = _new_request(
             rep=rep,
-            sentiment=facts.sentiment,
-            cause=facts.cause,
-            situation=facts.situation,
-            resolution_requested=facts.resolution_requested,
-            amount=facts.amount,
-            business_days=facts.business_days,
-            supplier_exception=facts.supplier_exception,
-            alternative_offered=facts.alternative_offered,
-            corrective_action=facts.corrective_action,
-            tier_level=decision.tier.level if decision.tier else None,
-            tier_kind=decision.tier.kind if decision.tier else "",
-            beyond_all_tiers=decision.beyond_all_tiers,
-            is_repeat=decision.is_repeat,
-            filed_at=now,
+            facts=facts,
+            policy=policy,
+            customer=customer,
+            decision=decision,
+            now=now,
             filing_token=filing_token,
         )
-        reasons = list(decision.reasons)
-        if decision.outcome is Outcome.GRANTED:
-            request.status = Status.GRANTED
-            request.decided_at = now
-            request.decided_by = rep
-            request.policy_version = policy_version(policy)
-            request.customer_message = draft_grant_message(request, rep=rep)
-            request._change_reason = "Filed and granted at once by the rep"
-        else:
-            clock = calendar_spec(policy)
-            request.status = Status.PENDING
-            request.approval_level = decision.approval_level
-            request.level_started_at = now
-            request.due_at = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=clock)
-            request.remind_at = sla.reminder_at(
-                start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
-            )
-            # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
-            reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
-            request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
-        request.routing_reasons = reasons
-        request._history_user = rep
-        request._history_date = now  # the trail shows when it happened, also for back-dated demo data
         request.save(force_insert=True)
-        if request.status == Status.GRANTED:
-            check_review_on_commit(policy.pk)
-        else:
-            check_sla_on_time(request, now=now)
-            notifications.request_filed(request, rep_stand_ins=rep_stand_ins)
-        webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
+        _after_filing(request, policy=policy, now=now, rep_stand_ins=rep_stand_ins)
     return request
+
+
+def _file_for_new_customer(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime, filing_token: uuid.UUID | None
+) -> ExceptionRequest | None:
+    """PostgreSQL, a customer the form found nobody for: the same rules and rows as ``exception_request_file``,
+    with the customer, the request and their creation history rows written in one statement (no savepoint,
+    no second look, no lock: a new customer has no earlier exception, and nobody else sees it before this
+    statement commits). None, having written nothing, when the customer exists by now (filed by someone
+    else since the form looked): the caller files as for a known customer, locked, their exceptions counted.
+
+    No transaction of its own when the filing is that one statement (granted, no webhook endpoint to record
+    deliveries for): the statement is atomic. Otherwise the notifications or deliveries join it in one."""
+    policy = _policy(facts)
+    external_ref = facts.customer_ref.strip()
+    problem = customer_ref_problem(external_ref, typed=False)
+    if problem:
+        raise CustomerRefused(problem)
+    customer = _new_customer(external_ref=external_ref, name=facts.customer_name)
+    rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
+    decision = routing_decision_for(
+        rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins, new_customer=True
+    )
+    if decision.outcome is Outcome.REFUSED:
+        raise FilingRefused(decision.reasons)
+    request = _new_request(
+        rep=rep, facts=facts, policy=policy, customer=customer, decision=decision, now=now, filing_token=filing_token
+    )
+    told = notifications.arrivals(request, rep_stand_ins=rep_stand_ins) if request.status == Status.PENDING else []
+    alone = not webhooks.endpoints_active() and not connection.in_atomic_block
+    with nullcontext() if alone else transaction.atomic():
+        chain = InsertChain()
+        chain.insert("customer", customer, ignore_conflicts=True)
+        # Dated when the row is, as the ORM dates it (created_at, set as the insert was prepared), not ``now``.
+        created = customer.created_at
+        chain.history(
+            "customer_history", of="customer", model=Customer, user_id=rep.pk, date=created, reason=NEW_CUSTOMER_REASON
+        )
+        chain.insert("request", request, source="customer", columns_from_source={"customer_id": "id"})
+        chain.history(
+            "request_history",
+            of="request",
+            model=ExceptionRequest,
+            user_id=rep.pk,
+            date=now,
+            reason=request._change_reason,
+        )
+        for index, notification in enumerate(told):
+            chain.insert(f"told_{index}", notification, source="request", columns_from_source={"request_id": "id"})
+        told_ids = ", ".join(f'(SELECT "id" FROM "told_{index}")' for index in range(len(told)))
+        row = chain.execute(
+            f'SELECT "customer"."id", "customer"."created_at", ARRAY[{told_ids}]::bigint[] FROM "customer"'
+        )
+        if row is None:
+            return None
+        customer.pk, customer.created_at, told_pks = row
+        for notification, pk in zip(told, told_pks, strict=True):
+            notification.pk, notification._state.adding = pk, False
+        customer._state.adding = request._state.adding = False
+        request.customer = customer
+        _after_filing(request, policy=policy, now=now, rep_stand_ins=rep_stand_ins, told=told)
+    return request
+
+
+def _policy(facts: FilingFacts) -> Policy:
+    policy = policy_with_rules(facts.policy_id)
+    if policy is None:
+        raise FilingRefused(("That policy does not exist any more. Pick another policy.",))
+    return policy
+
+
+def _new_request(
+    *,
+    rep: AbstractBaseUser,
+    facts: FilingFacts,
+    policy: Policy,
+    customer: Customer,
+    decision: RoutingDecision,
+    now: datetime,
+    filing_token: uuid.UUID | None,
+) -> ExceptionRequest:
+    """The request as filed (granted at once, or pending at its level with its deadline), with its history's
+    user, date and reason; not saved."""
+    # The reference comes from the primary key, so it is unique under concurrent filing without a
+    # counter table; taking the key first puts it in the INSERT and its creation history row alike.
+    request_id = _next_request_id()
+    request = ExceptionRequest(
+        pk=request_id,
+        reference=f"EX-{now.year}-{request_id:06d}",
+        customer=customer,
+        policy=policy,
+        rep=rep,
+        sentiment=facts.sentiment,
+        cause=facts.cause,
+        situation=facts.situation,
+        resolution_requested=facts.resolution_requested,
+        amount=facts.amount,
+        business_days=facts.business_days,
+        supplier_exception=facts.supplier_exception,
+        alternative_offered=facts.alternative_offered,
+        corrective_action=facts.corrective_action,
+        tier_level=decision.tier.level if decision.tier else None,
+        tier_kind=decision.tier.kind if decision.tier else "",
+        beyond_all_tiers=decision.beyond_all_tiers,
+        is_repeat=decision.is_repeat,
+        filed_at=now,
+        filing_token=filing_token,
+    )
+    reasons = list(decision.reasons)
+    if decision.outcome is Outcome.GRANTED:
+        request.status = Status.GRANTED
+        request.decided_at = now
+        request.decided_by = rep
+        request.policy_version = policy_version(policy)
+        request.customer_message = draft_grant_message(request, rep=rep)
+        request._change_reason = "Filed and granted at once by the rep"
+    else:
+        clock = calendar_spec(policy)
+        request.status = Status.PENDING
+        request.approval_level = decision.approval_level
+        request.level_started_at = now
+        request.due_at = sla.due_at(start=now, sla_minutes=policy.sla_minutes, calendar=clock)
+        request.remind_at = sla.reminder_at(
+            start=now, sla_minutes=policy.sla_minutes, percent=settings.SLA_REMINDER_PERCENT, calendar=clock
+        )
+        # The facts, not a sentence: the page renders it in the reader's time zone (portal.routing_reason).
+        reasons.append({"due_by": request.due_at.isoformat(), "sla_minutes": policy.sla_minutes})
+        request._change_reason = f"Filed: pending at approval level {decision.approval_level}"
+    request.routing_reasons = reasons
+    request._history_user = rep
+    request._history_date = now  # the trail shows when it happened, also for back-dated demo data
+    return request
+
+
+def _after_filing(
+    request: ExceptionRequest,
+    *,
+    policy: Policy,
+    now: datetime,
+    rep_stand_ins: frozenset[int],
+    told: list[Notification] | None = None,
+) -> None:
+    """What follows a filing in its transaction: the review check of a grant, or the SLA timers and the
+    approvers told of a pending request (``told``: their notifications, saved with the request); the webhook
+    deliveries."""
+    if request.status == Status.GRANTED:
+        check_review_on_commit(policy.pk)
+    else:
+        check_sla_on_time(request, now=now)
+        if told is None:
+            notifications.request_filed(request, rep_stand_ins=rep_stand_ins)
+        else:
+            notifications.queue_emails(notifications.emailed_now(told))
+    webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
 
 
 def exception_request_preview(

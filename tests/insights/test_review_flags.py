@@ -11,6 +11,7 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
+from exceptions_portal.celery import task_named
 from policies.insights.digest import weekly_digest_send
 from policies.insights.review import (
     FlagAlreadyResolved,
@@ -25,6 +26,7 @@ from policies.insights.tasks import check_policy_review, nightly_review_sweep, w
 from policies.models import Policy, ReviewFlag
 from requests.escalation import sla_sweep
 from requests.models import ExceptionRequest, Notification, Status
+from requests.services import _common as services_common
 from requests.services import exception_request_decide, exception_request_file
 from tests.conftest import facts, make_policy, make_user
 from tests.support import at
@@ -276,6 +278,38 @@ def test_only_grants_and_approvals_enqueue_the_check(
     with django_capture_on_commit_callbacks(execute=True):
         grant(rep, policy, "C-3", day(0))
     assert enqueued == [policy.pk, policy.pk]
+
+
+def test_a_burst_of_grants_queues_one_check_that_runs_after_them(
+    rep, policy, django_capture_on_commit_callbacks, monkeypatch
+):
+    """With a real queue (not eager), grants committed while a queued check is still to run join it: it runs
+    after them and counts them all. Once it may have run, the next grant queues another."""
+    task = task_named("policies.tasks.check_policy_review")
+    monkeypatch.setitem(task.app.conf, "task_always_eager", False)
+    monkeypatch.setattr(services_common, "_review_check_runs_at", {})
+    queued: list[tuple[tuple, float]] = []
+    monkeypatch.setattr(task, "apply_async", lambda args, countdown: queued.append((args, countdown)))
+    delay = services_common.REVIEW_CHECK_DELAY
+
+    def grant_now(ref: str) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            grant(rep, policy, ref, day(0))
+
+    with time_machine.travel(day(0), tick=False) as clock:
+        grant_now("B-1")
+        grant_now("B-2")
+        clock.shift(delay - services_common.REVIEW_CHECK_CLOCK_MARGIN - 0.05)
+        grant_now("B-3")  # the queued check still runs after this commit, even by a clock a little ahead
+        assert queued == [((policy.pk,), delay)]
+        clock.shift(0.1)
+        grant_now("B-4")  # it may have run already: a check of its own
+        assert queued == [((policy.pk,), delay)] * 2
+        # Another policy's grants do not join this policy's check.
+        other = make_policy(policy.problem_type, name="Other window")
+        with django_capture_on_commit_callbacks(execute=True):
+            grant(rep, other, "O-1", day(0))
+        assert queued == [((policy.pk,), delay), ((policy.pk,), delay), ((other.pk,), delay)]
 
 
 # Resolving ---------------------------------------------------------------------------------------

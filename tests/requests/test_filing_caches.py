@@ -15,9 +15,12 @@ from exceptions_portal import roles
 from policies import selectors
 from policies.models import ApproverLevel, RepRight, RulesVersion
 from policies.selectors import policy_with_rules, rules_stamp
-from requests.authority import portal_today
+from requests.api_models import WebhookEndpoint
+from requests.authority import portal_today, stand_ins_of
 from requests.models import Customer, Delegation, ExceptionRequest, Notification, Status
+from requests.notifications import preference_save
 from requests.services import exception_request_file
+from requests.webhooks import endpoints_active
 from tests.conftest import facts, form_data, make_user
 
 
@@ -130,16 +133,16 @@ def test_who_is_told_of_a_pending_filing_follows_roles_and_out_of_office_at_once
     assert _told(file("A")) == {"manager_low", "manager_high"}
     manager_low.groups.remove(Group.objects.get(name=roles.APPROVERS))  # no longer an approver: told nothing
     assert _told(file("B")) == {"manager_high"}
-    # An out-of-office is not rulebook data: its stand-in is told from the next filing, no rules version needed.
+    # An out-of-office renews the rules version, under which who may decide is kept (notifications.deciders):
+    # its stand-in is told from the next filing, and no longer once it is over.
     stand_in = make_user("stand_in")
     stamp = RulesVersion.objects.get(pk=1).stamp
     today = portal_today()
-    Delegation.objects.create(approver=manager_high, delegate=stand_in, starts_on=today, ends_on=today)
-    assert RulesVersion.objects.get(pk=1).stamp == stamp
+    delegation = Delegation.objects.create(approver=manager_high, delegate=stand_in, starts_on=today, ends_on=today)
+    assert RulesVersion.objects.get(pk=1).stamp != stamp
     assert _told(file("C")) == {"manager_high", "stand_in"}
-    Delegation.objects.filter(delegate=stand_in).update(
-        starts_on=today - timedelta(days=2), ends_on=today - timedelta(days=1)
-    )
+    delegation.starts_on, delegation.ends_on = today - timedelta(days=2), today - timedelta(days=1)
+    delegation.save()
     assert _told(file("D")) == {"manager_high"}
     # A new holder of the level, through a new approver row.
     newcomer = make_user("newcomer", roles.APPROVERS)
@@ -185,3 +188,60 @@ def test_who_wants_digests_is_read_with_who_may_decide(client, rep, policy, mana
     assert not any(sql.startswith('SELECT "requests_notificationpreference"') for sql in statements)
     held = dict(Notification.objects.values_list("user__username", "in_digest"))
     assert held == {"manager_low": True, "manager_high": False}
+
+
+def _delegation_reads(call) -> tuple[object, int]:
+    with CaptureQueriesContext(connection) as captured:
+        result = call()
+    return result, _reads([query["sql"] for query in captured.captured_queries], "requests_delegation")
+
+
+def test_the_reps_stand_ins_are_kept_until_an_out_of_office_changes(rep, policy, manager_low, manager_high):
+    def stand_ins() -> tuple[object, int]:
+        return _delegation_reads(lambda: stand_ins_of(rep_ids=[rep.pk, manager_low.pk])[rep.pk])
+
+    assert stand_ins() == (frozenset(), 1)
+    assert stand_ins() == (frozenset(), 0)  # kept under the rules version
+    today = portal_today()
+    absence = Delegation.objects.create(approver=rep, delegate=manager_low, starts_on=today, ends_on=today)
+    assert stand_ins() == (frozenset({manager_low.pk}), 1)
+    # Segregation of duties at once: the rep's stand-in does not count as who may approve the rep's request.
+    request = exception_request_file(rep=rep, facts=facts(policy, customer_ref="S-1", amount=Decimal("300.00")))
+    assert request.status == Status.PENDING and "manager_low" not in _told(request)
+    absence.delete()
+    assert stand_ins() == (frozenset(), 1)
+    # Another day is read afresh (the date is part of what is kept).
+    tomorrow = today + timedelta(days=1)
+    Delegation.objects.create(approver=rep, delegate=manager_high, starts_on=tomorrow, ends_on=tomorrow)
+    assert _delegation_reads(lambda: stand_ins_of(rep_ids=[rep.pk], today=tomorrow)[rep.pk])[0] == frozenset(
+        {manager_high.pk}
+    )
+    assert stand_ins() == (frozenset(), 1)
+
+
+def test_a_digest_preference_reaches_the_next_arrival_notice(rep, policy, manager_low, manager_high):
+    def held(ref: str) -> set[str]:
+        request = exception_request_file(rep=rep, facts=facts(policy, customer_ref=ref, amount=Decimal("300.00")))
+        rows = Notification.objects.filter(request=request, in_digest=True)
+        return set(rows.values_list("user__username", flat=True))
+
+    assert held("D-1") == set()
+    preference_save(user=manager_low, digest_minutes=30, time_zone="")
+    assert held("D-2") == {"manager_low"}
+    preference_save(user=manager_low, digest_minutes=0, time_zone="")
+    assert held("D-3") == set()
+
+
+def test_whether_a_webhook_endpoint_listens_is_kept_until_one_changes(admin_user):
+    def active() -> tuple[bool, int]:
+        with CaptureQueriesContext(connection) as captured:
+            found = endpoints_active()
+        return found, _reads([query["sql"] for query in captured.captured_queries], "requests_webhookendpoint")
+
+    assert active() == (False, 1)
+    assert active() == (False, 0)
+    endpoint = WebhookEndpoint.objects.create(name="Helpdesk", url="https://example.com/hook", owner=admin_user)
+    assert active() == (True, 1)
+    endpoint.active = False
+    endpoint.save()
+    assert active() == (False, 1)
