@@ -31,6 +31,13 @@ class SafeModelChoiceField(forms.ModelChoiceField):
 
 
 class SafeModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def clean(self, value):
+        if not self.required and not value:
+            # Nothing chosen: an empty list, not Django's empty queryset, which builds and compiles a query each
+            # time it is read (a filing reads it with every POST).
+            return []
+        return super().clean(value)
+
     def _check_values(self, value):
         for pk in value if isinstance(value, list | tuple) else [value]:
             if out_of_key_range(pk):

@@ -87,7 +87,7 @@ def _read_stamp() -> str | None:
     return row[0] if row else None
 
 
-_STAMP_SQL = f"SELECT stamp FROM {RulesVersion._meta.db_table} WHERE id = 1"
+_STAMP_SQL = f'SELECT "stamp" FROM "{RulesVersion._meta.db_table}" WHERE "id" = 1'
 
 
 def request_started(**kwargs) -> None:

@@ -23,9 +23,8 @@ from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from policies.routing import money as format_money
 from policies.selectors import policy_with_rules
 from requests.models import Cause, NotificationPreference, Status
-from requests.references import customer_ref_key, customer_ref_problem
-from requests.selectors import customer_for_reference
-from requests.services import FilingFacts, customer_name_conflict
+from requests.references import customer_ref_problem
+from requests.services import FilingFacts
 
 
 class ControlCheckboxes(forms.CheckboxSelectMultiple):
@@ -116,10 +115,10 @@ class ExceptionRequestForm(forms.Form):
     # One per form shown: posting the same form again shows the request it filed (services.exception_request_file_once).
     filing_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
-    # The preview, on a half-filled form, leaves the customer's name to the filing.
-    checks_customer_name = True
-    # Set by validation: the customer's reference names nobody yet.
-    customer_known_absent = False
+    # This form files the request (the preview, which files nothing, says False). Whether the name given fits the
+    # customer the reference names is the filing's to say (services.customer_name_conflict): the view puts that
+    # refusal beside the name.
+    files_the_request = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -207,13 +206,6 @@ class ExceptionRequestForm(forms.Form):
                 "waived_controls",
                 f"{', '.join(c.name for c in foreign)} belongs to another policy, not to {policy.name}.",
             )
-        if self.checks_customer_name and cleaned.get("customer_ref"):
-            customer = customer_for_reference(cleaned["customer_ref"])
-            # Filing inserts a customer found by nobody here without looking again (services.exception_request_file).
-            self.customer_known_absent = customer is None and bool(customer_ref_key(cleaned["customer_ref"]))
-            conflict = customer and customer_name_conflict(customer, cleaned.get("customer_name") or "")
-            if conflict:
-                self.add_error("customer_name", conflict)
         return cleaned
 
     def _refuse_damaged_token(self) -> None:
@@ -221,7 +213,7 @@ class ExceptionRequestForm(forms.Form):
         (a hidden field's error shows nowhere), and carry a fresh token so that filing again works."""
         self.data = self.data.copy()
         self.data["filing_token"] = str(uuid.uuid4())
-        if self.checks_customer_name:  # the filing form, not the preview (which files nothing anyway)
+        if self.files_the_request:
             self.add_error(None, "This form's one-time token was damaged, so nothing was filed: check and file again.")
 
     def filing_facts(self) -> FilingFacts:
@@ -259,7 +251,7 @@ class PreviewForm(ExceptionRequestForm):
         "waived_controls",
     )
 
-    checks_customer_name = False
+    files_the_request = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

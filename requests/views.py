@@ -74,6 +74,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
             for reason in refused.reasons:
                 form.add_error(None, reason)
             form.add_error(None, "Nothing was saved.")
+        except services.CustomerNameConflict as conflict:
+            form.add_error("customer_name", str(conflict))
         except services.ExceptionRequestError as error:
             form.add_error(None, str(error))
         else:
@@ -133,12 +135,10 @@ def _error_summary(form) -> list[dict]:
 def _file_once(request: HttpRequest, form: ExceptionRequestForm) -> tuple[ExceptionRequest, bool]:
     """File the form, once per one-time token (a form posted without one, from an old page, files as before)."""
     token = form.cleaned_data.get("filing_token")
-    facts, absent = form.filing_facts(), form.customer_known_absent
+    facts = form.filing_facts()
     if token is None:
-        return services.exception_request_file(rep=request.user, facts=facts, customer_known_absent=absent), True
-    return services.exception_request_file_once(
-        rep=request.user, facts=facts, filing_token=token, customer_known_absent=absent
-    )
+        return services.exception_request_file(rep=request.user, facts=facts), True
+    return services.exception_request_file_once(rep=request.user, facts=facts, filing_token=token)
 
 
 @permission_required(roles.FILE_PERMISSION, raise_exception=True)

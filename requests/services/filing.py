@@ -81,17 +81,15 @@ def _new_customer(*, external_ref: str, name: str) -> Customer:
 
 
 def _customer_get_or_create(
-    *, external_ref: str, name: str, created_by: AbstractBaseUser | None, known_absent: bool = False
+    *, external_ref: str, name: str, created_by: AbstractBaseUser | None
 ) -> tuple[Customer, bool]:
-    """``customer_get_or_create``, and whether this call created the customer. ``known_absent``: the caller
-    looked the reference up a moment ago and found nobody, so the insert is tried without looking again (a
-    customer created since then is found when the insert fails, as in a race)."""
+    """``customer_get_or_create``, and whether this call created the customer."""
     external_ref = external_ref.strip()
     problem = customer_ref_problem(external_ref, typed=False)
     if problem:
         raise CustomerRefused(problem)
     key = customer_ref_key(external_ref)
-    customer = None if known_absent else Customer.objects.filter(ref_key=key).first()
+    customer = Customer.objects.filter(ref_key=key).first()
     created = False
     if customer is None:
         try:
@@ -123,7 +121,6 @@ def exception_request_file_once(
     facts: FilingFacts,
     filing_token: uuid.UUID,
     now: datetime | None = None,
-    customer_known_absent: bool = False,
 ) -> tuple[ExceptionRequest, bool]:
     """File the form that carries ``filing_token`` once: the request and True when this call filed it;
     the request the token already filed and False when the same form comes again (Back and resubmit,
@@ -132,9 +129,7 @@ def exception_request_file_once(
     if earlier is not None:
         return earlier, False
     try:
-        filed = exception_request_file(
-            rep=rep, facts=facts, now=now, filing_token=filing_token, customer_known_absent=customer_known_absent
-        )
+        filed = exception_request_file(rep=rep, facts=facts, now=now, filing_token=filing_token)
         return filed, True
     except IntegrityError:
         # The unique token: a concurrent post of the same form committed first (the filing rolled back).
@@ -157,31 +152,34 @@ def exception_request_file(
     facts: FilingFacts,
     now: datetime | None = None,
     filing_token: uuid.UUID | None = None,
-    customer_known_absent: bool = False,
 ) -> ExceptionRequest:
     """File a request: validate, route and save in one transaction.
 
-    ``customer_known_absent``: the caller (the filing form's validation) looked the customer's reference up
-    and found nobody; the customer is then inserted without a second look (still race-free), and on PostgreSQL
-    the customer, the request and their history rows in one statement (``_file_for_new_customer``).
+    On PostgreSQL a request naming a customer (a reference and a name) is first filed as for a new customer, in
+    one statement (``_file_for_new_customer``); when the customer exists that writes nothing, and it is filed
+    as for theirs (``_file``), as on every other engine.
 
     Preconditions: ``facts`` passed form validation (bounds, choices). Raises
     ``FilingRefused`` with the routing's reasons when the policy is inactive, a
     control would be waived, or nobody could decide it; nothing is saved then.
     """
     now = now or timezone.now()
-    if customer_known_absent and connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and facts.customer_name.strip():
         filed = _file_for_new_customer(rep=rep, facts=facts, now=now, filing_token=filing_token)
         if filed is not None:
             return filed
-        customer_known_absent = False  # someone created the customer since the form looked: file as for theirs
+    return _file(rep=rep, facts=facts, now=now, filing_token=filing_token)
+
+
+def _file(
+    *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime, filing_token: uuid.UUID | None
+) -> ExceptionRequest:
+    """Filing through the ORM, for any customer on any engine: the customer looked up (and created when new,
+    race-free), locked, their earlier exceptions counted."""
     with transaction.atomic():
         policy = _policy(facts)
         customer, created = _customer_get_or_create(
-            external_ref=facts.customer_ref,
-            name=facts.customer_name,
-            created_by=rep,
-            known_absent=customer_known_absent,
+            external_ref=facts.customer_ref, name=facts.customer_name, created_by=rep
         )
         if not created:
             # Lock the customer: two requests for the same customer filed at once must
@@ -215,11 +213,12 @@ def exception_request_file(
 def _file_for_new_customer(
     *, rep: AbstractBaseUser, facts: FilingFacts, now: datetime, filing_token: uuid.UUID | None
 ) -> ExceptionRequest | None:
-    """PostgreSQL, a customer the form found nobody for: the same rules and rows as ``exception_request_file``,
-    with the customer, the request and their creation history rows written in one statement (no savepoint,
-    no second look, no lock: a new customer has no earlier exception, and nobody else sees it before this
-    statement commits). None, having written nothing, when the customer exists by now (filed by someone
-    else since the form looked): the caller files as for a known customer, locked, their exceptions counted.
+    """PostgreSQL, filed as for a new customer: the same rules and rows as ``_file``, with the customer, the
+    request, their creation history rows and the arrival notices written in one statement (no lookup, no
+    savepoint, no lock: a new customer has no earlier exception, and nobody else sees it before this statement
+    commits). None, having written nothing, when the reference is a known customer's (the customer insert
+    finds theirs, also when it was created a moment ago): the caller files as for theirs, locked, their
+    exceptions counted.
 
     No transaction of its own when the filing is that one statement (granted, no webhook endpoint to record
     deliveries for): the statement is atomic. Otherwise the notifications or deliveries join it in one."""
@@ -234,7 +233,7 @@ def _file_for_new_customer(
         rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins, new_customer=True
     )
     if decision.outcome is Outcome.REFUSED:
-        raise FilingRefused(decision.reasons)
+        return None  # refused as it stands: ``_file`` says why, with the customer as they are (known, or not)
     request = _new_request(
         rep=rep, facts=facts, policy=policy, customer=customer, decision=decision, now=now, filing_token=filing_token
     )

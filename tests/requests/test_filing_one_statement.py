@@ -1,7 +1,7 @@
-"""Filing for a customer the form found nobody for: on PostgreSQL the customer, the request, their creation
-history rows and the approvers' arrival notices are written in one statement (services.filing, with
-exceptions_portal.bulk.InsertChain); elsewhere through the ORM. Either way the rows are those that filing for a
-customer it looked up and created writes through the ORM, row for row."""
+"""Filing for a new customer: on PostgreSQL the customer, the request, their creation history rows and the
+approvers' arrival notices are written in one statement (services.filing, with exceptions_portal.bulk.InsertChain);
+elsewhere through the ORM. Either way the rows are those that filing through the ORM (looking the customer up,
+creating them) writes, row for row."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from policies.selectors import policy_with_rules
 from requests.models import Customer, ExceptionRequest, Notification, Status
-from requests.services import FilingRefused, exception_request_file, exception_request_file_once
+from requests.services import FilingRefused, exception_request_file, exception_request_file_once, filing
 from tests.conftest import facts, form_data
 
 # Differ from one filing to the next by construction.
@@ -76,11 +76,13 @@ def test_a_new_customer_is_filed_in_one_statement_with_the_rows_the_orm_writes(r
             rep=rep,
             facts=facts(policy, customer_ref="NEW-1", amount=Decimal(amount), **AWKWARD),
             now=now,
-            customer_known_absent=True,
         )
-    # Looked up first (as when nobody told filing the customer is new): found nobody, inserted through the ORM.
-    orm = exception_request_file(
-        rep=rep, facts=facts(policy, customer_ref="NEW-2", amount=Decimal(amount), **AWKWARD), now=now
+    # Through the ORM (as on SQLite, and for a known customer): looked up, found nobody, inserted.
+    orm = filing._file(
+        rep=rep,
+        facts=facts(policy, customer_ref="NEW-2", amount=Decimal(amount), **AWKWARD),
+        now=now,
+        filing_token=None,
     )
     written = ExceptionRequest.objects.get(pk=one.pk)
     assert (written.customer.name, written.situation, written.corrective_action) == tuple(AWKWARD.values())
@@ -133,7 +135,7 @@ def test_a_refused_filing_writes_nothing_not_even_the_new_customer(rep, policy):
     policy.active = False
     policy.save()
     with pytest.raises(FilingRefused):
-        exception_request_file(rep=rep, facts=facts(policy, customer_ref="NEW-9"), customer_known_absent=True)
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref="NEW-9"))
     assert Customer.objects.count() == 0 and ExceptionRequest.objects.count() == 0
     assert Customer.history.count() == 0 and ExceptionRequest.history.count() == 0
 
@@ -141,10 +143,10 @@ def test_a_refused_filing_writes_nothing_not_even_the_new_customer(rep, policy):
 def test_the_same_new_customer_filed_twice_at_once_is_one_customer_with_the_second_a_repeat(rep, policy):
     """The second filing's form also found nobody: its insert finds the customer and it files as for theirs."""
     first, _ = exception_request_file_once(
-        rep=rep, facts=facts(policy, customer_ref="TWIN-1"), filing_token=uuid.uuid4(), customer_known_absent=True
+        rep=rep, facts=facts(policy, customer_ref="TWIN-1"), filing_token=uuid.uuid4()
     )
     second, _ = exception_request_file_once(
-        rep=rep, facts=facts(policy, customer_ref="twin-1"), filing_token=uuid.uuid4(), customer_known_absent=True
+        rep=rep, facts=facts(policy, customer_ref="twin-1"), filing_token=uuid.uuid4()
     )
     assert Customer.objects.count() == 1 and second.customer_id == first.customer_id
     assert second.is_repeat and second.status == Status.PENDING
