@@ -147,6 +147,7 @@ def policy_with_rules(policy_id: int) -> Policy | None:
         return None
     policy.latest_history_id = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
     policy.tier2_rep_ids = _tier2_rep_ids(policy)
+    policy.routing_spec = _policy_spec(policy)
     if stamp is not None:
         _RULES_CACHE[policy_id] = (stamp, policy)
     return policy
@@ -171,6 +172,12 @@ def deciders_at(policy: Policy, level: int) -> frozenset[int]:
 
 
 def policy_spec(policy: Policy) -> PolicySpec:
+    """The routing rule's plain data of ``policy`` (built once for a policy read with ``policy_with_rules``)."""
+    built = getattr(policy, "routing_spec", None)
+    return built if built is not None else _policy_spec(policy)
+
+
+def _policy_spec(policy: Policy) -> PolicySpec:
     return PolicySpec(
         name=policy.name,
         active=policy.active,

@@ -79,7 +79,11 @@ class ExceptionRequestForm(forms.Form):
     customer_name = forms.CharField(
         label="Customer name", max_length=200, required=False, help_text="Needed for a new customer."
     )
-    policy = PolicyChoiceField(queryset=Policy.objects.none(), empty_label="Choose the policy…")
+    # Validation accepts any policy, so that a form left open while a policy was deactivated gets routing's clear
+    # "no longer active" instead of "invalid choice"; the form shows the active ones (active_choices, below).
+    policy = PolicyChoiceField(
+        queryset=Policy.objects.select_related("problem_type").order_by("name"), empty_label="Choose the policy…"
+    )
     sentiment = forms.ChoiceField(label="Customer sentiment", choices=Sentiment.choices, widget=forms.RadioSelect)
     cause = forms.ChoiceField(choices=Cause.choices, widget=forms.RadioSelect)
     situation = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
@@ -98,11 +102,12 @@ class ExceptionRequestForm(forms.Form):
     supplier_exception = forms.BooleanField(label="A supplier exception is needed", required=False)
     waived_controls = SafeModelMultipleChoiceField(
         label="Controls this request would waive",
-        queryset=Control.objects.none(),
+        queryset=Control.objects.select_related("policy").order_by("policy__name", "name"),
         widget=ControlCheckboxes,
         required=False,
         help_text="Controls never bend. If the request needs one waived, it cannot be granted: offer a process alternative.",
     )
+    waived_controls.label_from_instance = lambda control: f"{control.name}: {control.why}"
     alternative_offered = forms.CharField(
         label="Firm alternative offered", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
@@ -124,22 +129,16 @@ class ExceptionRequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("filing_token", uuid.uuid4())
-        # Validation accepts any policy, so that a form left open while a policy was
-        # deactivated gets routing's clear "no longer active" instead of "invalid choice".
-        policies = Policy.objects.select_related("problem_type").order_by("name")
-        self.fields["policy"].queryset = policies
+        # The choices (the fields' querysets, declared with them) are read when the form is shown, not when a
+        # valid filing is only validated.
+        policies = self.fields["policy"].queryset
 
-        # Read when the form is shown, not when a valid filing is only validated.
         def active_choices() -> list[tuple]:
             return [("", "Choose the policy…")] + [
                 (p.pk, f"{p.name} ({p.problem_type.name})") for p in policies if p.active
             ]
 
         self.fields["policy"].widget.choices = active_choices
-        self.fields["waived_controls"].queryset = Control.objects.select_related("policy").order_by(
-            "policy__name", "name"
-        )
-        self.fields["waived_controls"].label_from_instance = lambda c: f"{c.name}: {c.why}"
 
     @cached_property
     def helper(self) -> FormHelper:
