@@ -354,6 +354,9 @@ class RequestListCreate(GenericAPIView):
                 filed = services.exception_request_file(rep=request.user, facts=serializer.facts())
                 if key:
                     IdempotencyKey.objects.create(user=request.user, key=key, body_hash=body_hash, request=filed)
+        except services.CustomerNameConflict as conflict:
+            # Beside the name, as the filing form says it: a 400 on the field, not a rule's 409.
+            raise serializers.ValidationError({"customer_name": [str(conflict)]}) from conflict
         except IntegrityError:
             # The same key filed at the same moment by a retrying client: the first one won; this
             # filing was rolled back with the key's row.

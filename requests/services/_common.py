@@ -29,6 +29,11 @@ def check_review_on_commit(policy_id: int) -> None:
     transaction.on_commit(lambda: _queue_review_check(policy_id))
 
 
+def review_checks_forget() -> None:
+    """The queued checks are gone (the broker was emptied): the next grant of each policy queues its own."""
+    _review_check_runs_at.clear()
+
+
 def _queue_review_check(policy_id: int) -> None:
     task = task_named("policies.tasks.check_policy_review")
     if task.app.conf.task_always_eager:

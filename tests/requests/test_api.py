@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from requests import services
 from requests.api.tokens import api_token_create, api_token_revoke
 from requests.api_models import ApiToken, IdempotencyKey
-from requests.models import ExceptionRequest, Status, routing_reason_text
+from requests.models import Customer, ExceptionRequest, Status, routing_reason_text
 from tests.conftest import facts
 
 
@@ -205,6 +205,20 @@ def test_invalid_filing_is_a_400_problem_with_the_forms_messages_and_saves_nothi
     assert "Use letters, digits, spaces, dots, dashes or slashes." in body["detail"]
     assert "customer_ref" in body["errors"]
     assert ExceptionRequest.objects.count() == 0
+
+
+def test_a_name_that_is_someone_elses_is_a_400_on_the_name_and_saves_nothing(rep, policy):
+    client = client_for(rep)
+    assert client.post("/api/v1/requests/", filing(policy, customer_ref="DEMO-7"), format="json").status_code == 201
+    body = is_problem(
+        client.post(
+            "/api/v1/requests/", filing(policy, customer_ref="demo-7", customer_name="Jo Other"), format="json"
+        ),
+        400,
+    )
+    assert "DEMO-7 is the reference of Maya Brooks, not of Jo Other" in body["detail"]
+    assert "customer_name" in body["errors"]
+    assert ExceptionRequest.objects.count() == 1 and Customer.objects.count() == 1
 
 
 def test_waived_control_is_refused_with_routings_reason(rep, policy):
