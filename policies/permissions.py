@@ -18,29 +18,17 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 
-from policies.selectors import rules_stamp
-
-# user id -> (rules version, "app_label.codename" of every permission they hold directly or through a group)
-_PERMISSIONS: dict[int, tuple[str, frozenset[str]]] = {}
-# A bound on what a process keeps: past it, it starts over (each user's permissions are read again once).
-MAX_USERS_KEPT = 10_000
+from policies.selectors import kept_per_rules_version
 
 
 def attach_cached_permissions(user: AbstractBaseUser) -> None:
-    """Give ``user`` (a signed-in person, for this request) their permissions as ModelBackend would read them."""
+    """Give ``user`` (a signed-in person, for this request) their permissions as ModelBackend would read them:
+    "app_label.codename" of every permission they hold directly or through a group."""
     if not user.is_active or hasattr(user, "_perm_cache"):
         return  # an inactive user has none (ModelBackend answers so without reading them)
-    stamp = rules_stamp()
-    cached = _PERMISSIONS.get(user.pk)
-    if stamp is not None and cached is not None and cached[0] == stamp:
-        user._perm_cache = cached[1]
-        return
-    permissions = frozenset(ModelBackend().get_all_permissions(user))
-    user._perm_cache = permissions
-    if stamp is not None:
-        if len(_PERMISSIONS) >= MAX_USERS_KEPT:
-            _PERMISSIONS.clear()
-        _PERMISSIONS[user.pk] = (stamp, permissions)
+    user._perm_cache = kept_per_rules_version(
+        ("permissions", user.pk), lambda: frozenset(ModelBackend().get_all_permissions(user))
+    )
 
 
 class CachedPermissionsMiddleware:

@@ -112,7 +112,8 @@ MAX_KEPT = 10_000
 def kept_per_rules_version(key: Hashable, read: Callable[[], T]) -> T:
     """``read()``, kept per process under the rules version (``RulesVersion``, read first, ``rules_stamp``):
     read again only after something that renews the version (policies.signals, and the models the apps add
-    there). For data every filing reads and that changes rarely; the caller must not change what it gets."""
+    there). For data every filing reads and that changes rarely (the policies with their rules, each person's
+    permissions, stand-ins, who may decide); the caller must not change what it gets."""
     stamp = rules_stamp()
     cached = _KEPT.get(key)
     if stamp is not None and cached is not None and cached[0] == stamp:
@@ -125,31 +126,26 @@ def kept_per_rules_version(key: Hashable, read: Callable[[], T]) -> T:
     return value
 
 
-# This process's policies with their rules, each under the rules version it was read at.
-_RULES_CACHE: dict[int, tuple[str, Policy]] = {}
-
-
 def policy_with_rules(policy_id: int) -> Policy | None:
     """One policy with everything routing needs: one query while the rules are unchanged (none after the
     first read of the rules version in a request, ``rules_stamp``).
 
-    Kept per process under the rules version (``RulesVersion``, given a new stamp by any change an admin
-    makes, policies.signals), read first: rules changed after that read are cached under the old stamp and
-    read again at the next request. The policy's latest history row (the version a grant records) and who
-    holds its tier-2 right (``tier2_rep_ids``) come with it. Callers must not change the returned object.
+    Kept per process under the rules version (``kept_per_rules_version``; ``RulesVersion`` is given a new
+    stamp by any change an admin makes, policies.signals): rules changed after the stamp was read are kept
+    under the old stamp and read again at the next request. The policy's latest history row (the version a
+    grant records), who holds its tier-2 right (``tier2_rep_ids``) and its routing data (``routing_spec``)
+    come with it. Callers must not change the returned object.
     """
-    stamp = rules_stamp()
-    cached = _RULES_CACHE.get(policy_id)
-    if stamp is not None and cached is not None and cached[0] == stamp:
-        return cached[1]
+    return kept_per_rules_version(("policy", policy_id), lambda: _policy_with_rules(policy_id))
+
+
+def _policy_with_rules(policy_id: int) -> Policy | None:
     policy = policies_with_rules().filter(pk=policy_id).first()
     if policy is None:
         return None
     policy.latest_history_id = policy.history.order_by("-history_id").values_list("history_id", flat=True).first()
     policy.tier2_rep_ids = _tier2_rep_ids(policy)
     policy.routing_spec = _policy_spec(policy)
-    if stamp is not None:
-        _RULES_CACHE[policy_id] = (stamp, policy)
     return policy
 
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
+from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from policies import selectors
@@ -43,16 +44,20 @@ def memberships_changed(*, action: str, **kwargs) -> None:
         rules_changed()
 
 
+def renew_rules_on(*models: type[Model]) -> None:
+    """Any row of ``models`` saved or deleted renews the rules version (also for the apps above the rulebook,
+    whose data is kept under it: requests.apps)."""
+    for model in models:
+        post_save.connect(rules_changed, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
+        post_delete.connect(rules_changed, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
+
+
 def connect() -> None:
     # Approver levels carry their holder's name (user or group) into routing's explanation. Permissions and their
     # content types (a permission's name is "app_label.codename") only for the permissions kept per user.
     rulebook = (Policy, ProblemType, Control, ExceptionTier, ApproverLevel, RepRight, BusinessCalendar, Holiday)
-    for model in (*rulebook, Group, Permission, ContentType):
-        post_save.connect(rules_changed, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
-        post_delete.connect(rules_changed, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
     User = get_user_model()
-    post_save.connect(rules_changed, sender=User, dispatch_uid="rules-save-user")
-    post_delete.connect(rules_changed, sender=User, dispatch_uid="rules-delete-user")
+    renew_rules_on(*rulebook, Group, Permission, ContentType, User)
     # user.groups.add(...) and the like send no post_save: without these, a cached policy would keep counting
     # (or not counting) a group's members as who may approve until some other change.
     for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.core.management import call_command
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_migrate
 
 
 def create_cache_table(*, using: str, **kwargs) -> None:
@@ -21,13 +21,11 @@ class RequestsConfig(AppConfig):
         # whether they want digests (notifications.deciders), and whether any webhook endpoint is active
         # (webhooks.endpoints_active) per process under the rules version: any out-of-office, notification
         # preference or endpoint saved or deleted renews it, as a change to the rulebook does (policies.signals).
-        from policies.signals import rules_changed
+        from policies.signals import renew_rules_on
         from requests.api_models import WebhookEndpoint
         from requests.models import Delegation, NotificationPreference
 
-        for model in (Delegation, NotificationPreference, WebhookEndpoint):
-            post_save.connect(rules_changed, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
-            post_delete.connect(rules_changed, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
+        renew_rules_on(Delegation, NotificationPreference, WebhookEndpoint)
 
         # DRF's compat module tries "import requests" for its optional RequestsClient and finds this app,
         # which shadows the PyPI package (models.py): rest_framework.test then fails on import (it is

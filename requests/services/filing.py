@@ -72,6 +72,15 @@ def customer_get_or_create(*, external_ref: str, name: str, created_by: Abstract
 NEW_CUSTOMER_REASON = "New customer, named when a request was filed"
 
 
+def _checked_reference(external_ref: str) -> str:
+    """The customer reference as stored (stripped); refused when it breaks the reference rule."""
+    external_ref = external_ref.strip()
+    problem = customer_ref_problem(external_ref, typed=False)
+    if problem:
+        raise CustomerRefused(problem)
+    return external_ref
+
+
 def _new_customer(*, external_ref: str, name: str) -> Customer:
     """A customer to insert for a reference nobody has (``external_ref`` stripped and checked); not saved.
     Refused when they have no name."""
@@ -84,10 +93,7 @@ def _customer_get_or_create(
     *, external_ref: str, name: str, created_by: AbstractBaseUser | None
 ) -> tuple[Customer, bool]:
     """``customer_get_or_create``, and whether this call created the customer."""
-    external_ref = external_ref.strip()
-    problem = customer_ref_problem(external_ref, typed=False)
-    if problem:
-        raise CustomerRefused(problem)
+    external_ref = _checked_reference(external_ref)
     key = customer_ref_key(external_ref)
     customer = Customer.objects.filter(ref_key=key).first()
     created = False
@@ -223,11 +229,7 @@ def _file_for_new_customer(
     No transaction of its own when the filing is that one statement (granted, no webhook endpoint to record
     deliveries for): the statement is atomic. Otherwise the notifications or deliveries join it in one."""
     policy = _policy(facts)
-    external_ref = facts.customer_ref.strip()
-    problem = customer_ref_problem(external_ref, typed=False)
-    if problem:
-        raise CustomerRefused(problem)
-    customer = _new_customer(external_ref=external_ref, name=facts.customer_name)
+    customer = _new_customer(external_ref=_checked_reference(facts.customer_ref), name=facts.customer_name)
     rep_stand_ins = stand_ins_of(rep_ids=[rep.pk])[rep.pk]
     decision = routing_decision_for(
         rep=rep, policy=policy, customer=customer, facts=facts, rep_stand_ins=rep_stand_ins, new_customer=True
