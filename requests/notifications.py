@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal.bulk import column_text, insert_from_select
-from exceptions_portal.celery import enqueue_on_commit
+from exceptions_portal.celery import enqueue_coalesced_on_commit, enqueue_on_commit
 from exceptions_portal.people import display_name
 from policies.models import ApproverLevel, Policy
 from policies.routing import money
@@ -58,6 +58,8 @@ EMAIL_SEND_TIME_LIMIT = 60
 EMAIL_CLAIM_TIMEOUT = timedelta(seconds=EMAIL_SEND_TIME_LIMIT + 10)
 # Notifications younger than this are left to the task enqueued with them.
 EMAIL_RESEND_AFTER = timedelta(minutes=1)
+# How long after a commit the email flush runs (emails_on_commit): the commits of this process until then join it.
+EMAIL_FLUSH_DELAY = 0.5
 # Kinds whose email carries the decision facts and the Approve / Deny / Open links (while the request still
 # waits at the notification's level).
 ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED, Notification.Kind.REMINDER)
@@ -183,17 +185,21 @@ def _rows(
 def notifications_save(rows: list[Notification]) -> list[Notification]:
     """Save ``rows`` (``_rows``) and email those not held for a digest once the transaction commits."""
     rows = Notification.objects.bulk_create(rows)
-    queue_emails(emailed_now(rows))
+    emails_on_commit(rows)
     return rows
 
 
-def emailed_now(rows: list[Notification]) -> list[int]:
-    """Of these saved notifications, those emailed as they happen (not held for a digest)."""
-    return [row.pk for row in rows if not row.in_digest]
+def emails_on_commit(rows: list[Notification]) -> None:
+    """Email these saved notifications (those not held for a digest) once the transaction commits: by the email
+    flush, which sends every notification not sent yet, a moment later; what this process commits until then
+    joins that flush (a burst of filings queues one task, not one each)."""
+    if any(not row.in_digest for row in rows):
+        enqueue_coalesced_on_commit("requests.tasks.send_new_emails", delay=EMAIL_FLUSH_DELAY)
 
 
 def queue_emails(notification_ids: list[int]) -> None:
-    """Email these notifications once the transaction commits, a chunk per task."""
+    """Email these notifications once the transaction commits, a chunk per task (batches that wrote many:
+    the chunks go out in parallel)."""
     for chunk in chunked(notification_ids):
         enqueue_on_commit("requests.tasks.send_notification_emails", chunk)
 
@@ -524,15 +530,26 @@ def notification_email_send(*, notification_id: int, now: datetime | None = None
     return True
 
 
-def notification_emails_unsent(*, now: datetime | None = None, limit: int = 5000) -> list[int]:
-    """Notifications still unsent a while after they were created, and not being sent now (not digests)."""
+def notification_emails_unsent(
+    *, now: datetime | None = None, older_than: timedelta = EMAIL_RESEND_AFTER, limit: int = 5000
+) -> list[int]:
+    """Notifications not emailed yet, created at least ``older_than`` ago (by default those a lost task or a
+    crashed worker left), and not being sent now (not digests); oldest first."""
     now = now or timezone.now()
     return list(
-        Notification.objects.filter(emailed_at__isnull=True, in_digest=False, created_at__lt=now - EMAIL_RESEND_AFTER)
+        Notification.objects.filter(emailed_at__isnull=True, in_digest=False, created_at__lte=now - older_than)
         .filter(_claimable(now))
-        .order_by("created_at")
+        .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def notification_emails_flush() -> tuple[int, bool]:
+    """Email the notifications not sent yet (the flush a moment after they commit), at most a chunk: how many
+    were sent, and whether more wait (the caller flushes again)."""
+    ids = notification_emails_unsent(older_than=timedelta(0), limit=EMAIL_CHUNK + 1)
+    sent = sum(notification_email_send(notification_id=pk) for pk in ids[:EMAIL_CHUNK])
+    return sent, len(ids) > EMAIL_CHUNK
 
 
 # --------------------------------------------------------------------------- digests

@@ -23,8 +23,7 @@ from django.conf import settings
 from django.db import connection
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from exceptions_portal.celery import app
-from requests.services._common import review_checks_forget
+from exceptions_portal.celery import app, coalesced_forget
 from tests.conftest import IN_CI
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -187,8 +186,9 @@ def purge_broker() -> None:
         # the visibility timeout (an hour), which could land in the middle of a later run.
         if broker.transport.driver_type == "redis":
             channel.client.delete(channel.unacked_key, channel.unacked_index_key)
-    # The review checks this process queued are gone with the messages: the next grant queues its own.
-    review_checks_forget()
+    # The review checks and email flushes this process queued are gone with the messages: the next commit
+    # queues its own.
+    coalesced_forget()
 
 
 @contextlib.contextmanager

@@ -363,7 +363,7 @@ def _after_filing(
         if told is None:
             notifications.request_filed(request, rep_stand_ins=rep_stand_ins)
         else:
-            notifications.queue_emails(notifications.emailed_now(told))
+            notifications.emails_on_commit(told)
     webhooks.emit(("filed", "granted" if request.status == Status.GRANTED else "pending"), request)
 
 

@@ -11,6 +11,7 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
+from exceptions_portal import celery as portal_celery
 from exceptions_portal.celery import task_named
 from policies.insights.digest import weekly_digest_send
 from policies.insights.review import (
@@ -287,7 +288,7 @@ def test_a_burst_of_grants_queues_one_check_that_runs_after_them(
     after them and counts them all. Once it may have run, the next grant queues another."""
     task = task_named("policies.tasks.check_policy_review")
     monkeypatch.setitem(task.app.conf, "task_always_eager", False)
-    monkeypatch.setattr(services_common, "_review_check_runs_at", {})
+    monkeypatch.setattr(portal_celery, "_coalesced_runs_at", {})
     queued: list[tuple[tuple, float]] = []
     monkeypatch.setattr(task, "apply_async", lambda args, countdown: queued.append((args, countdown)))
     delay = services_common.REVIEW_CHECK_DELAY
@@ -299,7 +300,7 @@ def test_a_burst_of_grants_queues_one_check_that_runs_after_them(
     with time_machine.travel(day(0), tick=False) as clock:
         grant_now("B-1")
         grant_now("B-2")
-        clock.shift(delay - services_common.REVIEW_CHECK_CLOCK_MARGIN - 0.05)
+        clock.shift(delay - portal_celery.COALESCE_CLOCK_MARGIN - 0.05)
         grant_now("B-3")  # the queued check still runs after this commit, even by a clock a little ahead
         assert queued == [((policy.pk,), delay)]
         clock.shift(0.1)

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TASK_NAMES = [
     "requests.tasks.enforce_sla",
     "requests.tasks.send_notification_emails",
+    "requests.tasks.send_new_emails",
     "requests.tasks.send_notification_email",
     "requests.tasks.resend_unsent_emails",
     "policies.tasks.check_policy_review",
@@ -44,7 +45,10 @@ def enqueued_names() -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             called = getattr(node.func, "id", "") if isinstance(node, ast.Call) else ""
             literal = bool(node.args) and isinstance(node.args[0], ast.Constant) if called else False
-            if called in ("enqueue_on_commit", "celery_enqueue_on_commit", "task_named") and literal:
+            if (
+                called in ("enqueue_on_commit", "enqueue_coalesced_on_commit", "celery_enqueue_on_commit", "task_named")
+                and literal
+            ):
                 names.add(node.args[0].value)
     return names
 
@@ -61,7 +65,11 @@ def test_each_task_is_registered_under_its_pinned_name(name) -> None:
 def test_beat_and_the_services_only_name_tasks_that_exist() -> None:
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     enqueued = enqueued_names()
-    assert enqueued >= {"requests.tasks.send_notification_emails", "policies.tasks.check_policy_review"}
+    assert enqueued >= {
+        "requests.tasks.send_notification_emails",
+        "requests.tasks.send_new_emails",
+        "policies.tasks.check_policy_review",
+    }
     assert scheduled | enqueued <= set(TASK_NAMES)
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from exceptions_portal.celery import app
 from requests import notifications
-from requests.tasks import resend_unsent_emails, send_notification_email, send_notification_emails
+from requests.tasks import resend_unsent_emails, send_new_emails, send_notification_email, send_notification_emails
 from tests.portal.test_project import manage
 
 TARGET = timedelta(minutes=3)
@@ -31,7 +31,7 @@ def test_the_visibility_timeout_is_above_every_task_limit_and_every_countdown():
 
 
 def test_the_claim_timeout_is_just_above_the_send_tasks_hard_limit():
-    for task in (send_notification_emails, send_notification_email):
+    for task in (send_notification_emails, send_notification_email, send_new_emails):
         assert task.time_limit <= notifications.EMAIL_SEND_TIME_LIMIT
     claim = notifications.EMAIL_CLAIM_TIMEOUT.total_seconds()
     assert notifications.EMAIL_SEND_TIME_LIMIT < claim <= notifications.EMAIL_SEND_TIME_LIMIT + 30
