@@ -45,6 +45,7 @@ from bench._common import BenchDatabase, engine_name, progress, setup_django  # 
 
 PORTAL_PORT, BARE_PORT = 8140, 8141
 CSRF_SECRET = "benchcsrfsecretbenchcsrfsecret12"  # 32 characters: Django accepts it unmasked as the token
+BARE_BACKEND = "django.contrib.auth.backends.ModelBackend"  # the bare project's (Django's default)
 
 FIELDS = {
     "customer_name": "Wrk Customer",
@@ -167,11 +168,12 @@ def seed() -> tuple:
     return rep, policy
 
 
-def session_cookie(rep) -> str:
+def session_cookie(rep, *, backend: str | None = None) -> str:
+    """The rep signed in: through the portal's backend, or ``backend`` (the bare project lists Django's own)."""
     from django.test import Client
 
     client = Client()
-    client.force_login(rep)
+    client.force_login(rep, backend=backend)
     return f"sessionid={client.cookies['sessionid'].value}; csrftoken={CSRF_SECRET}"
 
 
@@ -313,12 +315,12 @@ def run(args: argparse.Namespace, database: BenchDatabase) -> None:
     with connection.cursor() as cursor:
         cursor.execute(CREATE_TABLE)
     rep, policy = seed()
-    cookie = session_cookie(rep)
+    cookies = {PORTAL_PORT: session_cookie(rep), BARE_PORT: session_cookie(rep, backend=BARE_BACKEND)}
     engine = engine_name()
     print(f"Filing benchmark on {engine}, gunicorn 2 sync workers, wrk 2 threads 8 connections {args.duration} s")
 
     statements = {
-        target.name: statements_per_filing(target, policy_id=policy.pk, cookie=cookie, database=database)
+        target.name: statements_per_filing(target, policy_id=policy.pk, cookie=cookies[target.port], database=database)
         for target in TARGETS
     }
     servers = [start_gunicorn(TARGETS[0], database), start_gunicorn(TARGETS[2], database)]
@@ -333,7 +335,7 @@ def run(args: argparse.Namespace, database: BenchDatabase) -> None:
                         tag=tag,
                         body=body(target, policy.pk),
                         path=target.path,
-                        cookie=cookie if target.logged_in else "",
+                        cookie=cookies[target.port] if target.logged_in else "",
                     )
                 )
                 before = rows_filed(target)

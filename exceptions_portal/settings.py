@@ -178,7 +178,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # the password check, so a locked-out pair gets the lockout page even with the right password.
 AUTHENTICATION_BACKENDS = [
     "exceptions_portal.throttle.LoginThrottleBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend with the signed-in person's row kept per process under the rules version (one query fewer a
+    # request). Sessions record this path: changing it signs everyone out, unless a migration moves them
+    # (policies migration 0007 did, from ModelBackend).
+    "policies.permissions.KeptUserBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
@@ -269,8 +272,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 10, minimum=60)
-# Django's database sessions, each read with one plain statement rather than a queryset (exceptions_portal/sessions.py).
-SESSION_ENGINE = "exceptions_portal.sessions"
+# Django's database sessions, each read with one plain statement rather than a queryset (exceptions_portal/sessions.py),
+# which also reads the rules version that the request reads next (policies/sessions.py).
+SESSION_ENGINE = "policies.sessions"
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp): scripts, styles and everything else from the portal's

@@ -8,14 +8,21 @@ request, policies.selectors.rules_stamp), so a request reads them only after som
 rules version is renewed by any change to a user, a group, a permission, a content type, and to who belongs
 to which group and holds which permission (policies.signals). Whether the user is active and a superuser is
 read with the user at each request, as before.
+
+``KeptUserBackend`` does the same for the signed-in person's own row, which every request reads: kept under the
+same version, which any save or deletion of a user renews (a password, ``is_active``, a name; not a login's
+``last_login`` alone, so ``request.user.last_login`` may be that of an earlier login: nothing reads it there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest, HttpResponse
 
 from policies.selectors import kept_per_rules_version
@@ -42,3 +49,30 @@ class CachedPermissionsMiddleware:
         if user is not None and user.is_authenticated:
             attach_cached_permissions(user)
         return self.get_response(request)
+
+
+class KeptUserBackend(ModelBackend):
+    """Django's ModelBackend (sign-in, permissions), with the signed-in person read per process under the rules
+    version rather than at every request. Each request gets its own user object, built from the kept row.
+
+    Sessions name the backend that signed them in: policies migration 0007 moved those of ModelBackend here."""
+
+    def get_user(self, user_id):
+        User = get_user_model()
+        try:
+            pk = User._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        row = kept_per_rules_version(("user", pk), lambda: _user_row(pk))
+        if row is None:
+            return None
+        user = User.from_db(DEFAULT_DB_ALIAS, _user_columns(), row)
+        return user if self.user_can_authenticate(user) else None
+
+
+def _user_columns() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
+def _user_row(pk) -> tuple | None:
+    return get_user_model()._default_manager.filter(pk=pk).values_list(*_user_columns()).first()

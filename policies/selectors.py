@@ -82,12 +82,19 @@ def rules_stamp() -> str | None:
 def _read_stamp() -> str | None:
     # Every request reads it: one plain statement, without building a queryset each time.
     with connection.cursor() as cursor:
-        cursor.execute(_STAMP_SQL)
+        cursor.execute(STAMP_SQL)
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-_STAMP_SQL = f'SELECT "stamp" FROM "{RulesVersion._meta.db_table}" WHERE "id" = 1'
+STAMP_SQL = f'SELECT "stamp" FROM "{RulesVersion._meta.db_table}" WHERE "id" = 1'
+
+
+def rules_stamp_read_with_session(stamp: str | None) -> None:
+    """The rules version as this request's session read it (policies.sessions): kept as its first read."""
+    memo = _request_stamp
+    if memo.active and memo.stamp is None:
+        memo.stamp = stamp
 
 
 def request_started(**kwargs) -> None:

@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_portal.sessions import SessionStore
+from policies.selectors import rules_stamp
 
 
-def test_the_portal_uses_it():
-    assert settings.SESSION_ENGINE == "exceptions_portal.sessions"
+def test_the_portal_uses_it_with_the_rules_version():
+    assert settings.SESSION_ENGINE == "policies.sessions"
+    assert issubclass(import_module(settings.SESSION_ENGINE).SessionStore, SessionStore)
+
+
+def test_a_signed_in_request_reads_the_rules_version_with_its_session(client, rep):
+    client.force_login(rep)
+    url = reverse("requests:mine")
+    client.get(url)  # the signed-in person and their permissions are kept from here on
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert 'FROM "django_session"' in statements[0] and 'FROM "policies_rulesversion"' in statements[0]
+    assert sum('FROM "policies_rulesversion"' in sql for sql in statements) == 1
+    assert not any('FROM "auth_user"' in sql for sql in statements)
+
+
+def test_the_rules_version_read_with_a_session_is_the_current_one(client, rep):
+    client.force_login(rep)
+    url = reverse("requests:mine")
+    client.get(url)
+    rep.groups.clear()  # renews the version: the next request reads it with the session, and sees the change
+    assert client.get(url).status_code == 403
+
+
+def test_outside_a_request_loading_a_session_keeps_no_rules_version(client, rep, django_assert_num_queries):
+    client.force_login(rep)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    assert store.load()["_auth_user_id"] == str(rep.pk)
+    with django_assert_num_queries(1):
+        rules_stamp()  # read again: a task or a command has no request to keep it for
 
 
 def test_a_live_session_signs_its_holder_in_and_an_expired_one_does_not(client, rep):
