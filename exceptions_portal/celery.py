@@ -67,12 +67,12 @@ def coalesced_forget() -> None:
 
 
 def _enqueue_coalesced(name: str, args: tuple, delay: float) -> None:
-    task = task_named(name)
-    if task.app.conf.task_always_eager:
-        task.delay(*args)  # runs here and now: there is no queued task to join
-        return
     now = time.time()
     if _coalesced_runs_at.get((name, args), 0.0) > now + COALESCE_CLOCK_MARGIN:
         return  # the task queued for these arguments runs after this commit, and sees it
+    task = task_named(name)
+    if task.app.conf.task_always_eager:
+        task.delay(*args)  # runs here and now: there is no queued task to join (nor is one ever noted)
+        return
     task.apply_async(args, countdown=delay)
     _coalesced_runs_at[(name, args)] = now + delay

@@ -59,7 +59,7 @@ EMAIL_CLAIM_TIMEOUT = timedelta(seconds=EMAIL_SEND_TIME_LIMIT + 10)
 # Notifications younger than this are left to the task enqueued with them.
 EMAIL_RESEND_AFTER = timedelta(minutes=1)
 # How long after a commit the email flush runs (emails_on_commit): the commits of this process until then join it.
-EMAIL_FLUSH_DELAY = 0.5
+EMAIL_FLUSH_DELAY = 1.0
 # Kinds whose email carries the decision facts and the Approve / Deny / Open links (while the request still
 # waits at the notification's level).
 ARRIVAL_KINDS = (Notification.Kind.ARRIVED, Notification.Kind.INFO_ANSWERED, Notification.Kind.REMINDER)

@@ -161,11 +161,11 @@ def subprocess_database_url() -> str:
     """The test database as a DATABASE_URL; during a test, settings_dict already names it."""
     db = connection.settings_dict
     name = db["NAME"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         if not name or ":memory:" in str(name) or "mode=memory" in str(name):
             pytest.fail(f"the SQLite test database must be a file that a worker can open, not {name!r}")
         return f"sqlite:///{Path(name).resolve()}"
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         pytest.fail(f"no DATABASE_URL scheme known for {db['ENGINE']}")
     credentials = quote(db["USER"] or "", safe="")
     if db["PASSWORD"]:
