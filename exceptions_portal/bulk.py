@@ -91,24 +91,19 @@ class InsertChain:
     prepared as Django prepares them for an INSERT (``pre_save`` then ``get_db_prep_save``), and the history
     rows copy the stored row as ``insert_history`` does, so what is written is what ``save()`` would write.
     (simple-history's pre/post_create_historical_record signals are not sent: nothing here listens to them.)
+
+    The values are parameters (``$1``, ``$2``, … each cast to its column's type), never part of the text: a
+    chain of the same links is the same statement each time, written once per process (``_SQL``) and, when
+    the connection allows prepared statements (settings ``DB_PREPARED_STATEMENTS``), parsed and planned once
+    per connection by PostgreSQL. psycopg's ``RawCursor`` sends it as it is (Django's cursors would look
+    through the whole text for placeholders at every call).
     """
 
     def __init__(self, using: str = "default") -> None:
-        from psycopg.adapt import Transformer
-
         self.connection = connections[using]
         assert self.connection.vendor == "postgresql", "InsertChain needs PostgreSQL"
-        self.connection.ensure_connection()
-        # The values go into the statement as literals, quoted by psycopg as it quotes the parameters of any query
-        # (Django's client-side binding), but without psycopg parsing this long statement for placeholders at
-        # every call (it caches that only for short statements with few parameters): that parse cost more
-        # than the rest of the chain.
-        self._literals = Transformer(self.connection.connection)
-        self._encoding = self.connection.connection.info.encoding
-        self.links: list[str] = []
-
-    def _literal(self, value: Any) -> str:
-        return "NULL" if value is None else self._literals.as_literal(value).decode(self._encoding)
+        self.keys: list[tuple] = []
+        self.params: list[Any] = []
 
     def insert(
         self,
@@ -121,49 +116,90 @@ class InsertChain:
     ) -> None:
         """INSERT ``instance`` as ``alias``. ``columns_from_source``: field attname -> column of ``source``
         (such as a foreign key to the row an earlier link inserted). A primary key left empty is the database's."""
-        quote = self.connection.ops.quote_name
         from_source = columns_from_source or {}
-        columns, values = [], []
-        for field in instance._meta.concrete_fields:
-            if field.generated or (field.primary_key and getattr(instance, field.attname) is None):
-                continue
-            columns.append(quote(field.column))
-            if field.attname in from_source:
-                values.append(f"{source}.{quote(from_source[field.attname])}")
-                continue
-            values.append(
-                self._literal(field.get_db_prep_save(field.pre_save(instance, True), connection=self.connection))
-            )
-        rows = f"SELECT {', '.join(values)} FROM {source}" if source else f"VALUES ({', '.join(values)})"
-        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-        self.links.append(
-            f"{alias} AS (INSERT INTO {quote(instance._meta.db_table)} ({', '.join(columns)}) {rows}{conflict} "
-            "RETURNING *)"
+        fields = tuple(
+            field
+            for field in instance._meta.concrete_fields
+            if not field.generated
+            and not (field.primary_key and getattr(instance, field.attname) is None)
+            and field.attname not in from_source
+        )
+        for field in fields:
+            self.params.append(field.get_db_prep_save(field.pre_save(instance, True), connection=self.connection))
+        self.keys.append(
+            ("insert", alias, type(instance), fields, source, tuple(sorted(from_source.items())), ignore_conflicts)
         )
 
     def history(
         self, alias: str, *, of: str, model: type[Model], user_id: int | None, date: datetime, reason: str
     ) -> None:
         """The creation history row ('+') of each row the link ``of`` inserted, as django-simple-history writes it."""
-        quote = self.connection.ops.quote_name
-        history_model = history_model_of(model)
-        stamp = {"history_date": date, "history_change_reason": reason, "history_type": "+", "history_user": user_id}
-        columns, values = [], []
-        for field in history_model._meta.concrete_fields:
-            if field.name == "history_id":
-                continue
-            columns.append(quote(field.column))
-            if field.name in HISTORY_COLUMNS:
-                values.append(self._literal(stamp[field.name]))
-            else:
-                values.append(f"{of}.{quote(model._meta.get_field(field.name).column)}")
-        self.links.append(
-            f"{alias} AS (INSERT INTO {quote(history_model._meta.db_table)} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values)} FROM {of})"
-        )
+        self.params += [date, reason, "+", user_id]
+        self.keys.append(("history", alias, of, model))
 
     def execute(self, select: str) -> tuple | None:
         """Run the chain with ``select`` as its outer query (reading the aliases); its first row, None when none."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(f"WITH {', '.join(self.links)} {select}")
+        from psycopg import RawCursor
+
+        key = (tuple(self.keys), select)
+        sql = _SQL.get(key)
+        if sql is None:
+            sql = _SQL[key] = self._sql(select)
+        self.connection.ensure_connection()
+        # Django's cursor wrapper around psycopg's raw one: the statement is logged and counted as any other.
+        with self.connection._prepare_cursor(RawCursor(self.connection.connection)) as cursor:
+            cursor.execute(sql, self.params)
             return cursor.fetchone()
+
+    def _sql(self, select: str) -> str:
+        quote = self.connection.ops.quote_name
+        number = iter(range(1, len(self.params) + 1))
+
+        def parameter(field) -> str:
+            # Cast to the column's type (a NULL's type, an integer's size), but a text column's to varchar
+            # without its length: an explicit cast would cut a long value where storing it must fail.
+            cast = field.cast_db_type(self.connection)
+            return f"${next(number)}::{'varchar' if cast.startswith('varchar') else cast}"
+
+        links = []
+        for kind, alias, *rest in self.keys:
+            if kind == "insert":
+                model, fields, source, from_source, ignore_conflicts = rest
+                columns = [quote(field.column) for field in fields] + [
+                    quote(model._meta.get_field(attname).column) for attname, _ in from_source
+                ]
+                values = [parameter(field) for field in fields] + [
+                    f"{source}.{quote(column)}" for _, column in from_source
+                ]
+                rows = f"SELECT {', '.join(values)} FROM {source}" if source else f"VALUES ({', '.join(values)})"
+                conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+                links.append(
+                    f"{alias} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) {rows}{conflict} "
+                    "RETURNING *)"
+                )
+            else:
+                of, model = rest
+                history_model = history_model_of(model)
+                stamp = {
+                    name: parameter(history_model._meta.get_field(name))
+                    for name in ("history_date", "history_change_reason", "history_type", "history_user")
+                }
+                columns, values = [], []
+                for field in history_model._meta.concrete_fields:
+                    if field.name == "history_id":
+                        continue
+                    columns.append(quote(field.column))
+                    if field.name in HISTORY_COLUMNS:
+                        values.append(stamp[field.name])
+                    else:
+                        values.append(f"{of}.{quote(model._meta.get_field(field.name).column)}")
+                links.append(
+                    f"{alias} AS (INSERT INTO {quote(history_model._meta.db_table)} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(values)} FROM {of})"
+                )
+        assert next(number, None) is None, "every value has its parameter"
+        return f"WITH {', '.join(links)} {select}"
+
+
+# The statement of each chain of links (InsertChain.execute), written once per process.
+_SQL: dict[tuple, str] = {}

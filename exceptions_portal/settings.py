@@ -143,6 +143,12 @@ else:
         DATABASES["default"]["ENGINE"] = "exceptions_portal.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The statements written with parameters for PostgreSQL to plan once per connection (filing's one
+    # statement, exceptions_portal.bulk.InsertChain; Django's own cursors never prepare). Off behind a pooler
+    # that cannot keep protocol-level prepared statements (PgBouncer before 1.21, or without
+    # max_prepared_statements, in transaction mode): DB_PREPARED_STATEMENTS=false.
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

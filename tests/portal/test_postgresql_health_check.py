@@ -1,5 +1,6 @@
 """The PostgreSQL backend's health check (exceptions_portal.postgresql): no round trip for a healthy connection,
-and a connection the server ended is replaced before the request uses it."""
+and a connection the server ended is replaced before the request uses it. And the settings of a PostgreSQL
+DATABASE_URL (whatever engine the suite runs on)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's check")
+from tests.portal.test_project import manage
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's check")
+SHOW = "from django.conf import settings as s; d = s.DATABASES['default']; print(d['ENGINE'], d['OPTIONS'])"
 
 
 def _begin_request() -> None:
@@ -17,11 +21,22 @@ def _begin_request() -> None:
     assert connection.health_check_done is False
 
 
+@pytest.mark.parametrize(("flag", "options"), [(None, "{'prepare_threshold': 5}"), ("false", "{}")])
+def test_a_postgresql_url_gets_this_backend_and_prepared_statements_unless_turned_off(tmp_path, flag, options):
+    env = {"DEBUG": "true", "DATABASE_URL": "postgres://someone@db.example:5432/portal"}
+    if flag is not None:
+        env["DB_PREPARED_STATEMENTS"] = flag
+    result = manage("shell", "-c", SHOW, tmp_path=tmp_path, **env)
+    assert result.stdout.strip().splitlines()[-1] == f"exceptions_portal.postgresql {options}", result.stderr
+
+
+@on_postgresql
 def test_the_portal_uses_it_with_health_checks():
     assert settings.DATABASES["default"]["ENGINE"] == "exceptions_portal.postgresql"
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
 
 
+@on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_healthy_connection_is_kept_without_a_round_trip(monkeypatch):
     connection.close()  # a fresh one, whatever an earlier test left
@@ -42,6 +57,7 @@ def test_a_healthy_connection_is_kept_without_a_round_trip(monkeypatch):
         assert cursor.fetchone() == (1,)
 
 
+@on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_server_ended_is_replaced_before_it_is_used():
     with connection.cursor() as cursor:

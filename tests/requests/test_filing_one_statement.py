@@ -60,7 +60,7 @@ def _written(request: ExceptionRequest) -> dict:
     }
 
 
-# Text the statement must carry exactly as typed (its values are quoted by psycopg into the statement).
+# Text the statement must carry exactly as typed (its values are parameters, never part of its text).
 AWKWARD = {
     "customer_name": "Seán O'Brien-\\Núñez",
     "situation": "It's 100% broken; %s and $1 are not placeholders -- nor */ /* 'quote' \\ \" ✓",
@@ -151,3 +151,37 @@ def test_the_same_new_customer_filed_twice_at_once_is_one_customer_with_the_seco
     assert Customer.objects.count() == 1 and second.customer_id == first.customer_id
     assert second.is_repeat and second.status == Status.PENDING
     assert Customer.history.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one statement is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_filed_again_and_again_the_statement_is_planned_once_and_writes_each_filing_right(rep, policy):
+    """Past psycopg's threshold (5) the same chain is a prepared statement: the rows stay right, each its own."""
+    connection.close()  # a connection of this test's own: what it prepared is all it holds
+    filed = [
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref=f"AGAIN-{n}", amount=Decimal(amount)))
+        for n in range(7)
+        for amount in ("20.00", "300.00")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH customer AS (INSERT%'")
+        assert cursor.fetchone()[0] == 2  # granted, and pending with its two arrival notices
+    for request in filed:
+        stored = ExceptionRequest.objects.select_related("customer").get(pk=request.pk)
+        assert (stored.reference, stored.customer.external_ref, stored.status) == (
+            request.reference,
+            request.customer.external_ref,
+            request.status,
+        )
+        assert stored.history.count() == 1
+    assert Notification.objects.filter(request__in=[r.pk for r in filed if r.status == Status.PENDING]).count() == 14
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one statement is PostgreSQL's")
+def test_a_value_too_long_for_its_column_is_refused_not_cut(rep, policy):
+    from django.db import DataError
+
+    long_name = "N" * 201  # the column holds 200: the form says so; a service caller gets the database's error
+    with pytest.raises(DataError):
+        exception_request_file(rep=rep, facts=facts(policy, customer_ref="LONG-1", customer_name=long_name))
+    assert not Customer.objects.filter(external_ref="LONG-1").exists()
