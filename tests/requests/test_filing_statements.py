@@ -64,13 +64,14 @@ def test_a_filing_post_runs_a_fixed_number_of_statements(client, rep, policy, dj
     client.force_login(rep)
     for amount, ref in (("20.00", "WARM-G"), ("300.00", "WARM-P")):  # fill the caches
         client.post(reverse("requests:new"), form_data(policy, customer_ref=ref, amount=amount))
-    # Session, user, rules version (the user's permissions, the policy, who may decide, the rep's stand-ins and
-    # whether a webhook endpoint listens are kept under it) and the next id. Then on PostgreSQL one statement:
+    # The session with the rules version, in one statement (the signed-in person, their permissions, the policy,
+    # who may decide, the rep's stand-ins and whether a webhook endpoint listens are kept under it), and the next
+    # id. Then on PostgreSQL one statement:
     # the new customer, the request, a history row each, and for a pending one the arrival notices. Elsewhere
     # through the ORM: the customer looked up, inserted with its history row inside the savepoint pair that
     # makes its creation race-free, the request and its history row, the notices. And in a test the
     # transaction's savepoint pair.
-    bound = 7 if connection.vendor == "postgresql" else 15
+    bound = 5 if connection.vendor == "postgresql" else 13
     for amount, ref in (("20.00", "G"), ("300.00", "P")):
         with django_assert_max_num_queries(bound):
             response = client.post(reverse("requests:new"), form_data(policy, customer_ref=ref, amount=amount))
