@@ -17,7 +17,12 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from exceptions_portal.fields import SafeModelChoiceField, SafeModelMultipleChoiceField, out_of_key_range
+from exceptions_portal.fields import (
+    SafeModelChoiceField,
+    SafeModelMultipleChoiceField,
+    copied_lightly,
+    out_of_key_range,
+)
 from exceptions_portal.people import display_name
 from policies.models import MAX_MONEY, Control, Policy, ProblemType, Sentiment
 from policies.routing import money as format_money
@@ -68,6 +73,7 @@ def _valid_customer_ref(value: str) -> None:
         raise ValidationError(problem)
 
 
+@copied_lightly  # copied at every filing POST
 class ExceptionRequestForm(forms.Form):
     customer_ref = forms.CharField(
         label="Customer reference",
