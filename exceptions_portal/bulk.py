@@ -145,6 +145,7 @@ class InsertChain:
         sql = _SQL.get(key)
         if sql is None:
             sql = _SQL[key] = self._sql(select)
+        self.connection.close_if_health_check_failed()  # as Django's own cursor() does first
         self.connection.ensure_connection()
         # Django's cursor wrapper around psycopg's raw one: the statement is logged and counted as any other.
         with self.connection._prepare_cursor(RawCursor(self.connection.connection)) as cursor:

@@ -120,3 +120,11 @@ def test_a_flush_sends_a_chunk_and_flushes_again_when_more_wait(rep, monkeypatch
     assert send_new_emails.run() == 1
     assert again.call_count == 2  # the last found no more
     assert [m.body.split(" ")[0] for m in mailoutbox] == [f"EX-{n}" for n in range(5)]
+
+
+def test_a_flush_sends_a_notification_dated_ahead_of_its_clock(rep, mailoutbox):
+    """A web server's clock a little ahead of the worker's dates the row in the worker's future: due all the same."""
+    ahead = Notification.objects.create(user=rep, kind=Notification.Kind.DECIDED, text="EX-9 was approved.")
+    Notification.objects.filter(pk=ahead.pk).update(created_at=timezone.now() + timedelta(seconds=5))
+    assert notifications.notification_emails_flush() == (1, False)
+    assert [m.body.split(" ")[0] for m in mailoutbox] == ["EX-9"]
