@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
 
@@ -39,6 +40,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         try:
             readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        except (OSError, ValueError):  # the socket is gone
+        except (OSError, ValueError, psycopg.Error):  # the socket is gone
             return False
         return not readable
