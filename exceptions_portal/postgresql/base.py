@@ -27,16 +27,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
         if self.pool or self.connection is None or not self.health_check_enabled or self.health_check_done:
             return super().close_if_health_check_failed()
+        if self.connection.closed or self.connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            # Not the state a connection rests in between requests (inside a transaction, or broken): Django's
+            # own check (SELECT 1), which answers for each of them as it always did.
+            return super().close_if_health_check_failed()
         if not self.is_open_and_idle():
             self.close()
         self.health_check_done = True
 
     def is_open_and_idle(self) -> bool:
-        """Open as far as libpq knows, outside a transaction, and nothing waiting on the socket (no round trip)."""
+        """Open as far as libpq knows, and nothing waiting on its socket (no round trip)."""
         pgconn = self.connection.pgconn
         if self.connection.closed or pgconn.status != pq.ConnStatus.OK:
-            return False
-        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
             return False
         try:
             readable, _, _ = select.select([pgconn.socket], [], [], 0)

@@ -77,3 +77,18 @@ def test_a_connection_the_server_ended_is_replaced_before_it_is_used():
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
     assert connection.connection is not ended
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_the_check_is_djangos_own_and_keeps_the_connection():
+    connection.ensure_connection()
+    kept = connection.connection
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT 1")
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()  # SELECT 1 within the transaction: usable, kept
+    assert connection.connection is kept and connection.health_check_done is True
+    with connection.cursor() as cursor:
+        cursor.execute("ROLLBACK")
