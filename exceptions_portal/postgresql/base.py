@@ -10,8 +10,9 @@ timeout) and at the connection's state as libpq knows it; anything unexpected cl
 opens a new one, as after a failed ``SELECT 1``. (A connection cut without the server closing it, a dead
 network path, is not seen here; nor was it by ``SELECT 1`` until its TCP timeout.)
 
-After an error in a request Django still checks with ``SELECT 1`` (``is_usable``): that asks whether the
-connection can run a query, not only whether it is open.
+A connection found inside a transaction (or broken) at that moment gets Django's own check, and after an error
+in a request Django still checks with ``SELECT 1`` (``is_usable``): those ask whether the connection can run a
+query, not only whether it is open.
 """
 
 from __future__ import annotations
