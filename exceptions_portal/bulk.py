@@ -134,7 +134,8 @@ class InsertChain:
         self, alias: str, *, of: str, model: type[Model], user_id: int | None, date: datetime, reason: str
     ) -> None:
         """The creation history row ('+') of each row the link ``of`` inserted, as django-simple-history writes it."""
-        self.params += [date, reason, "+", user_id]
+        stamp = {"history_date": date, "history_change_reason": reason, "history_type": "+", "history_user": user_id}
+        self.params += [stamp[name] for name in _HISTORY_STAMP]
         self.keys.append(("history", alias, of, model))
 
     def execute(self, select: str) -> tuple | None:
@@ -181,10 +182,7 @@ class InsertChain:
             else:
                 of, model = rest
                 history_model = history_model_of(model)
-                stamp = {
-                    name: parameter(history_model._meta.get_field(name))
-                    for name in ("history_date", "history_change_reason", "history_type", "history_user")
-                }
+                stamp = {name: parameter(history_model._meta.get_field(name)) for name in _HISTORY_STAMP}
                 columns, values = [], []
                 for field in history_model._meta.concrete_fields:
                     if field.name == "history_id":
@@ -204,3 +202,5 @@ class InsertChain:
 
 # The statement of each chain of links (InsertChain.execute), written once per process.
 _SQL: dict[tuple, str] = {}
+# The history columns a chain's history link takes as parameters, in the order it passes them.
+_HISTORY_STAMP = ("history_date", "history_change_reason", "history_type", "history_user")
