@@ -538,7 +538,7 @@ def notification_emails_unsent(
     now = now or timezone.now()
     unsent = Notification.objects.filter(emailed_at__isnull=True, in_digest=False).filter(_claimable(now))
     if older_than is not None:
-        unsent = unsent.filter(created_at__lte=now - older_than)
+        unsent = unsent.filter(created_at__lt=now - older_than)
     return list(unsent.order_by("created_at", "pk").values_list("pk", flat=True)[:limit])
 
 
@@ -547,8 +547,12 @@ def notification_emails_flush() -> tuple[int, bool]:
     were sent, and whether more wait (the caller flushes again)."""
     # However recent: a row dated by a web server whose clock is ahead of this worker's is due all the same.
     ids = notification_emails_unsent(older_than=None, limit=EMAIL_CHUNK + 1)
-    sent = sum(notification_email_send(notification_id=pk) for pk in ids[:EMAIL_CHUNK])
-    return sent, len(ids) > EMAIL_CHUNK
+    return notification_emails_send(ids[:EMAIL_CHUNK]), len(ids) > EMAIL_CHUNK
+
+
+def notification_emails_send(notification_ids: list[int]) -> int:
+    """Email each of these notifications (``notification_email_send``): how many were sent."""
+    return sum(notification_email_send(notification_id=pk) for pk in notification_ids)
 
 
 # --------------------------------------------------------------------------- digests

@@ -38,7 +38,7 @@ def sla_check() -> str:
 )
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email a small batch of notifications (the sweep enqueues chunks of EMAIL_CHUNK)."""
-    return sum(notifications.notification_email_send(notification_id=pk) for pk in notification_ids)
+    return notifications.notification_emails_send(notification_ids)
 
 
 @shared_task(
