@@ -6,8 +6,8 @@ once per request, and keeps them on the object (``_perm_cache``). ``CachedPermis
 what this process read for the same user under the same rules version (``RulesVersion``, read once per
 request, policies.selectors.rules_stamp), so a request reads them only after something changed them: the
 rules version is renewed by any change to a user, a group, a permission, a content type, and to who belongs
-to which group and holds which permission (policies.signals). Whether the user is active and a superuser is
-read with the user at each request, as before.
+to which group and holds which permission (policies.signals). Whether the user is active and a superuser comes
+with the user's row, kept the same way (below).
 
 ``KeptUserBackend`` does the same for the signed-in person's own row, which every request reads: kept under the
 same version, which any save or deletion of a user renews (a password, ``is_active``, a name; not a login's
@@ -17,6 +17,7 @@ same version, which any save or deletion of a user renews (a password, ``is_acti
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -70,8 +71,9 @@ class KeptUserBackend(ModelBackend):
         return user if self.user_can_authenticate(user) else None
 
 
-def _user_columns() -> list[str]:
-    return [field.attname for field in get_user_model()._meta.concrete_fields]
+@cache
+def _user_columns() -> tuple[str, ...]:
+    return tuple(field.attname for field in get_user_model()._meta.concrete_fields)
 
 
 def _user_row(pk) -> tuple | None:
