@@ -16,7 +16,7 @@ def _move(apps, old: str, new: str) -> None:
     store = import_module(settings.SESSION_ENGINE).SessionStore()
     Session = apps.get_model("sessions", "Session")
     moved = []
-    for session in Session.objects.filter(session_data__isnull=False).iterator(chunk_size=2000):
+    for session in Session.objects.iterator(chunk_size=2000):
         data = store.decode(session.session_data)  # {} when it does not verify: left as it is
         if data.get(BACKEND_KEY) == old:
             data[BACKEND_KEY] = new
